@@ -71,6 +71,6 @@ export interface RolloutActivities {
   /** Stops the canary instances. Harmless when already gone. */
   terminateCanary(input: RolloutRef): Promise<void>;
   sendAlert(input: AlertInput): Promise<void>;
-  /** Resolves every alert this rollout raised. */
-  resolveAlerts(input: RolloutRef): Promise<void>;
+  /** Resolves every alert this rollout raised, except those named in `keep`. */
+  resolveAlerts(input: RolloutRef & { keep?: string[] }): Promise<void>;
 }
