@@ -1,0 +1,457 @@
+/**
+ * Finds, downloads or builds the two Temporal binaries the project needs:
+ *
+ * - the Temporal CLI (`temporal server start-dev`, the dev server used by e2e tests and the demo stack);
+ * - the time-skipping test server (Java, used by workflow tests through `TestWorkflowEnvironment`).
+ *
+ * Search order for each: explicit env path → PATH / project cache → the SDK's own download →
+ * build from a package registry (Go module proxy / Maven Central). Results land in the project's
+ * ignored cache (`.cache/`, or `PHOENIX_CACHE_DIR`), so the second call is instant.
+ *
+ * Run as a script (`npm run provision`) it ensures both and prints their paths.
+ */
+import { spawn } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+
+/** Pinned CLI version: later tags carry a `replace` directive that `go install pkg@version` refuses. */
+export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+/** Oldest Go toolchain that builds the pinned CLI. */
+export const MIN_GO_VERSION: readonly [number, number] = [1, 22];
+/** Repository root (this file lives in `<root>/scripts/`). */
+export const REPO_ROOT = path.resolve(__dirname, '..');
+/** The checked-in pom that pins `io.temporal:temporal-test-server`. */
+export const TEST_SERVER_POM = path.join(REPO_ROOT, 'scripts', 'maven', 'pom.xml');
+
+const CLI_NAME = 'temporal';
+const TEST_SERVER_NAME = 'temporal-test-server';
+const TEST_SERVER_MAIN = 'io.temporal.testserver.TestServer';
+
+/** Thrown when a Temporal binary can be neither found nor built; the message says what to install. */
+export class ProvisionError extends Error {
+  override readonly name = 'ProvisionError';
+  /** The env variable at fault, when the failure is a bad explicit path. */
+  readonly variable: string | undefined;
+  constructor(message: string, variable?: string) {
+    super(message);
+    this.variable = variable;
+  }
+}
+
+/** How `ensure*` look for binaries; every field has a default, tests override them. */
+export interface ProvisionOptions {
+  /** Environment to read (TEMPORAL_CLI_PATH, TEMPORAL_TEST_SERVER_PATH, PATH, PHOENIX_CACHE_DIR, ...). */
+  env?: NodeJS.ProcessEnv;
+  /** Cache root; default `PHOENIX_CACHE_DIR` or `<repo>/.cache`. */
+  cacheDir?: string;
+  /** Try the SDK's cached-download (default true unless PHOENIX_PROVISION_NO_DOWNLOAD=1). */
+  sdkDownload?: boolean;
+  /** How long the SDK download may take before giving up (ms). */
+  sdkDownloadTimeoutMs?: number;
+  /** Build from a registry when nothing else worked (default true unless PHOENIX_PROVISION_NO_BUILD=1). */
+  build?: boolean;
+  /** Progress sink; only called when something is actually downloaded or built. Default: stderr. */
+  log?: (message: string) => void;
+}
+
+interface Resolved {
+  env: NodeJS.ProcessEnv;
+  cacheDir: string;
+  binDir: string;
+  sdkDownload: boolean;
+  sdkDownloadTimeoutMs: number;
+  build: boolean;
+  log: (message: string) => void;
+}
+
+function resolveOptions(options: ProvisionOptions = {}): Resolved {
+  const env = options.env ?? process.env;
+  const cacheDir = path.resolve(options.cacheDir ?? (nonEmpty(env.PHOENIX_CACHE_DIR) || path.join(REPO_ROOT, '.cache')));
+  return {
+    env,
+    cacheDir,
+    binDir: path.join(cacheDir, 'bin'),
+    sdkDownload: options.sdkDownload ?? env.PHOENIX_PROVISION_NO_DOWNLOAD !== '1',
+    sdkDownloadTimeoutMs: options.sdkDownloadTimeoutMs ?? 120_000,
+    build: options.build ?? env.PHOENIX_PROVISION_NO_BUILD !== '1',
+    log: options.log ?? ((message) => process.stderr.write(`[provision] ${message}\n`)),
+  };
+}
+
+function nonEmpty(value: string | undefined): string {
+  return value === undefined ? '' : value.trim();
+}
+
+/** True when `file` exists, is a regular file (or symlink to one) and is executable by us. */
+export async function isExecutableFile(file: string): Promise<boolean> {
+  try {
+    const stat = await fs.stat(file);
+    if (!stat.isFile()) return false;
+    await fs.access(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Looks `name` up on a PATH string the way a shell would; returns the absolute path or undefined. */
+export async function findOnPath(name: string, pathValue: string | undefined): Promise<string | undefined> {
+  for (const dir of (pathValue ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.resolve(dir, name);
+    if (await isExecutableFile(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+async function fromEnv(variable: string, r: Resolved): Promise<string | undefined> {
+  const value = nonEmpty(r.env[variable]);
+  if (!value) return undefined;
+  const file = path.resolve(value);
+  if (await isExecutableFile(file)) return file;
+  throw new ProvisionError(
+    `${variable}=${value} is not an executable file; fix or unset ${variable} to let provisioning find or build one`,
+    variable,
+  );
+}
+
+interface Tool {
+  /** Human name used in logs and errors. */
+  label: string;
+  envVar: string;
+  /** File name on PATH and in `<cache>/bin`. */
+  binName: string;
+  /** Which ephemeral server the SDK would download. */
+  sdkServerType: 'dev-server' | 'time-skipping';
+  build: (r: Resolved) => Promise<string>;
+  installHint: string;
+}
+
+const CLI_TOOL: Tool = {
+  label: 'Temporal CLI',
+  envVar: 'TEMPORAL_CLI_PATH',
+  binName: CLI_NAME,
+  sdkServerType: 'dev-server',
+  build: buildCli,
+  installHint:
+    'install Go >= 1.22 (https://go.dev/dl, or `apt-get install golang` if recent enough) so it can be built with ' +
+    `\`go install ${TEMPORAL_CLI_MODULE}\`, or install the Temporal CLI (https://temporal.io/setup/install-temporal-cli) ` +
+    'and put `temporal` on PATH or set TEMPORAL_CLI_PATH',
+};
+
+const TEST_SERVER_TOOL: Tool = {
+  label: 'Temporal time-skipping test server',
+  envVar: 'TEMPORAL_TEST_SERVER_PATH',
+  binName: TEST_SERVER_NAME,
+  sdkServerType: 'time-skipping',
+  build: buildTestServer,
+  installHint:
+    'install Java 17 and Maven (`apt-get install openjdk-17-jre-headless maven`) so it can be fetched from Maven Central ' +
+    'with scripts/maven/pom.xml, or set TEMPORAL_TEST_SERVER_PATH to an executable taking `PORT [--enable-time-skipping]`',
+};
+
+/**
+ * Returns the path of a `temporal` CLI able to run `temporal server start-dev`, finding,
+ * downloading or building it (the build takes minutes the first time; later calls are instant).
+ */
+export function ensureTemporalCli(options?: ProvisionOptions): Promise<string> {
+  return ensure(CLI_TOOL, resolveOptions(options));
+}
+
+/**
+ * Returns the path of an executable that starts the time-skipping test server with args
+ * `PORT [--enable-time-skipping]`, finding, downloading or building it.
+ */
+export function ensureTestServer(options?: ProvisionOptions): Promise<string> {
+  return ensure(TEST_SERVER_TOOL, resolveOptions(options));
+}
+
+async function ensure(tool: Tool, r: Resolved): Promise<string> {
+  const explicit = await fromEnv(tool.envVar, r);
+  if (explicit) return explicit;
+  const found = await findExisting(tool, r);
+  if (found) return found;
+
+  await fs.mkdir(r.binDir, { recursive: true });
+  // Parallel test processes may all get here; one builds, the others wait and then find its result.
+  return withLock(path.join(r.cacheDir, 'locks', `${tool.binName}.lock`), r, tool.label, async () => {
+    const raced = await findExisting(tool, r);
+    if (raced) return raced;
+    const failures: string[] = [];
+    if (r.sdkDownload) {
+      try {
+        return await sdkDownload(tool, r);
+      } catch (err) {
+        failures.push(`SDK download: ${firstLine(err)}`);
+      }
+    } else {
+      failures.push('SDK download: disabled');
+    }
+    if (r.build) {
+      try {
+        return await tool.build(r);
+      } catch (err) {
+        failures.push(`build: ${firstLine(err)}`);
+      }
+    } else {
+      failures.push('build: disabled');
+    }
+    throw new ProvisionError(
+      `Could not find or build the ${tool.label}. Looked at ${tool.envVar} (unset), \`${tool.binName}\` on PATH and ` +
+        `${path.join(r.binDir, tool.binName)}; then tried: ${failures.join('; ')}. To fix: ${tool.installHint}.`,
+    );
+  });
+}
+
+async function findExisting(tool: Tool, r: Resolved): Promise<string | undefined> {
+  return (
+    (await findOnPath(tool.binName, r.env.PATH)) ??
+    ((await isExecutableFile(path.join(r.binDir, tool.binName))) ? path.join(r.binDir, tool.binName) : undefined)
+  );
+}
+
+function firstLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split('\n').find((line) => line.trim() !== '') ?? message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) the SDK's own download
+
+/**
+ * Asks the SDK (in a child process, so a hung download can be killed) to start its ephemeral server
+ * from a download into `<cache>/sdk-download`, then copies the downloaded executable into `<cache>/bin`.
+ */
+async function sdkDownload(tool: Tool, r: Resolved): Promise<string> {
+  const downloadDir = path.join(r.cacheDir, 'sdk-download', tool.sdkServerType);
+  await fs.mkdir(downloadDir, { recursive: true });
+  const program = `
+const { TestWorkflowEnvironment } = require('@temporalio/testing');
+const server = { executable: { type: 'cached-download', downloadDir: process.argv[1], ttl: '3650d' } };
+const create = process.argv[2] === 'time-skipping'
+  ? TestWorkflowEnvironment.createTimeSkipping({ server })
+  : TestWorkflowEnvironment.createLocal({ server: { ...server, ui: false } });
+create.then(async (env) => { await env.teardown(); process.exit(0); },
+  (err) => { process.stderr.write(String(err && err.message || err) + '\\n'); process.exit(2); });
+`;
+  const before = new Set(await fs.readdir(downloadDir));
+  const result = await run(process.execPath, ['-e', program, downloadDir, tool.sdkServerType], {
+    cwd: REPO_ROOT,
+    env: r.env,
+    timeoutMs: r.sdkDownloadTimeoutMs,
+  });
+  if (result.code !== 0) throw new Error(result.stderr.trim() || `exit code ${result.code}`);
+  const exe = await newestExecutable(downloadDir);
+  if (!exe) throw new Error(`the SDK started a server but no executable is in ${downloadDir}`);
+  if (!before.has(path.basename(exe))) r.log(`downloaded the ${tool.label} via the Temporal SDK`);
+  const target = path.join(r.binDir, tool.binName);
+  await copyAtomically(exe, target);
+  return target;
+}
+
+async function newestExecutable(dir: string): Promise<string | undefined> {
+  let best: { file: string; mtime: number } | undefined;
+  for (const name of await fs.readdir(dir)) {
+    const file = path.join(dir, name);
+    if (!(await isExecutableFile(file))) continue;
+    const { mtimeMs } = await fs.stat(file);
+    if (!best || mtimeMs > best.mtime) best = { file, mtime: mtimeMs };
+  }
+  return best?.file;
+}
+
+async function copyAtomically(from: string, to: string): Promise<void> {
+  const tmp = `${to}.tmp-${process.pid}`;
+  await fs.copyFile(from, tmp);
+  await fs.chmod(tmp, 0o755);
+  await fs.rename(tmp, to);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d) build from a package registry
+
+/** Parses `go version go1.22.3 linux/amd64` → [1, 22]; undefined if unrecognised. */
+export function parseGoVersion(output: string): [number, number] | undefined {
+  const match = /go(\d+)\.(\d+)/.exec(output);
+  return match ? [Number(match[1]), Number(match[2])] : undefined;
+}
+
+async function buildCli(r: Resolved): Promise<string> {
+  const go = await findOnPath('go', r.env.PATH);
+  if (!go) throw new Error('`go` is not on PATH');
+  const version = parseGoVersion((await run(go, ['version'], { env: r.env })).stdout);
+  if (!version || version[0] < MIN_GO_VERSION[0] || (version[0] === MIN_GO_VERSION[0] && version[1] < MIN_GO_VERSION[1])) {
+    throw new Error(`Go >= ${MIN_GO_VERSION.join('.')} is required, found ${version ? version.join('.') : 'unknown version'}`);
+  }
+  // Build into a private dir and rename, so a concurrent reader never sees a half-written binary.
+  const gobin = await fs.mkdtemp(path.join(r.binDir, '.go-build-'));
+  try {
+    r.log(`building the Temporal CLI with \`go install ${TEMPORAL_CLI_MODULE}\` — this takes several minutes on a cold cache`);
+    const started = Date.now();
+    const result = await run(go, ['install', TEMPORAL_CLI_MODULE], {
+      env: { ...r.env, GOBIN: gobin, GOFLAGS: [nonEmpty(r.env.GOFLAGS), '-modcacherw'].filter(Boolean).join(' ') },
+      timeoutMs: 60 * 60_000,
+      onOutput: (line) => r.log(`go: ${line}`),
+    });
+    if (result.code !== 0) throw new Error(`go install failed (exit ${result.code}): ${lastLines(result.stderr)}`);
+    const target = path.join(r.binDir, CLI_NAME);
+    await fs.rename(path.join(gobin, CLI_NAME), target);
+    r.log(`built ${target} in ${Math.round((Date.now() - started) / 1000)}s`);
+    return target;
+  } finally {
+    await fs.rm(gobin, { recursive: true, force: true });
+  }
+}
+
+async function buildTestServer(r: Resolved): Promise<string> {
+  const java = await findOnPath('java', r.env.PATH);
+  const mvn = await findOnPath('mvn', r.env.PATH);
+  if (!java || !mvn) throw new Error(`${[!java && '`java`', !mvn && '`mvn`'].filter(Boolean).join(' and ')} not on PATH`);
+  const serverDir = path.join(r.cacheDir, 'test-server');
+  const libDir = path.join(serverDir, 'lib');
+  await fs.mkdir(serverDir, { recursive: true });
+  const tmpLib = await fs.mkdtemp(path.join(serverDir, '.lib-'));
+  try {
+    r.log('fetching the Temporal test server jars from Maven Central (scripts/maven/pom.xml) — may take a minute');
+    const args = ['-q', '-B', '-Dstyle.color=never', '-f', TEST_SERVER_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${tmpLib}`];
+    const repoLocal = nonEmpty(r.env.PHOENIX_MAVEN_REPO);
+    if (repoLocal) args.push(`-Dmaven.repo.local=${path.resolve(repoLocal)}`);
+    const result = await run(mvn, args, { env: r.env, timeoutMs: 30 * 60_000, onOutput: (line) => r.log(`mvn: ${line}`) });
+    if (result.code !== 0) throw new Error(`mvn failed (exit ${result.code}): ${lastLines(result.stdout + result.stderr)}`);
+    const jars = (await fs.readdir(tmpLib)).filter((name) => name.startsWith('temporal-test-server-') && name.endsWith('.jar'));
+    if (jars.length === 0) throw new Error(`mvn succeeded but no temporal-test-server jar is in ${tmpLib}`);
+    await fs.rm(libDir, { recursive: true, force: true });
+    await fs.rename(tmpLib, libDir);
+  } finally {
+    await fs.rm(tmpLib, { recursive: true, force: true });
+  }
+  const target = path.join(r.binDir, TEST_SERVER_NAME);
+  const tmpWrapper = `${target}.tmp-${process.pid}`;
+  // Relative to the wrapper itself, so a cache restored at another path (CI) keeps working.
+  await fs.writeFile(
+    tmpWrapper,
+    '#!/bin/sh\n' +
+      '# Generated by scripts/provision.ts: starts the Temporal time-skipping test server. Args: PORT [--enable-time-skipping]\n' +
+      'lib="$(cd "$(dirname "$0")/../test-server/lib" && pwd)" || exit 1\n' +
+      `exec java -cp "$lib/*" ${TEST_SERVER_MAIN} "$@"\n`,
+    { mode: 0o755 },
+  );
+  await fs.rename(tmpWrapper, target);
+  r.log(`installed ${target}`);
+  return target;
+}
+
+function lastLines(text: string, count = 15): string {
+  return text.trim().split('\n').slice(-count).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// process and lock helpers
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; onOutput?: (line: string) => void },
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const relay = (chunk: Buffer): void => {
+      if (!options.onOutput) return;
+      // Maven prints colour resets even in batch mode; drop them so only real messages are relayed.
+      for (const raw of chunk.toString().split('\n')) {
+        const line = raw.replace(/\x1b\[[0-9;]*m/g, '').trim();
+        if (line) options.onOutput(line);
+      }
+    };
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      relay(chunk);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      relay(chunk);
+    });
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            stderr += `\ntimed out after ${options.timeoutMs}ms`;
+            child.kill('SIGKILL');
+          }, options.timeoutMs);
+    child.on('error', (err) => {
+      if (timer) clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs `fn` holding an exclusive lock file (O_EXCL create). A lock whose owner pid is dead is stale
+ * and taken over, so a killed build never blocks later runs.
+ */
+async function withLock<T>(lockFile: string, r: Resolved, label: string, fn: () => Promise<T>): Promise<T> {
+  await fs.mkdir(path.dirname(lockFile), { recursive: true });
+  let announced = false;
+  for (;;) {
+    try {
+      const handle = await fs.open(lockFile, 'wx');
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number.parseInt(await fs.readFile(lockFile, 'utf8').catch(() => ''), 10);
+      if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
+        await fs.rm(lockFile, { force: true });
+        continue;
+      }
+      if (!announced) {
+        r.log(`waiting for another process (pid ${Number.isNaN(owner) ? '?' : owner}) to provision the ${label}`);
+        announced = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await fs.rm(lockFile, { force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const [cli, testServer] = await Promise.all([ensureTemporalCli(), ensureTestServer()]);
+  process.stdout.write(`temporal CLI:         ${cli}\n`);
+  process.stdout.write(`time-skipping server: ${testServer}\n`);
+  if (Date.now() - started > 5_000) process.stdout.write(`provisioned in ${Math.round((Date.now() - started) / 1000)}s\n`);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`provision failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
