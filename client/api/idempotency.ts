@@ -1,0 +1,79 @@
+/**
+ * In-memory memory of responses to `POST /v1/rollouts` by `Idempotency-Key`. It makes retries
+ * cheap and consistent within one API process; the durable guarantee across restarts comes from
+ * the key stored in the workflow memo (see `RolloutClient.start`).
+ */
+
+export interface StoredResponse {
+  statusCode: number;
+  body: unknown;
+}
+
+export type IdempotencyOutcome =
+  | { kind: 'replay'; response: StoredResponse }
+  | { kind: 'mismatch' }
+  | { kind: 'fresh'; response: StoredResponse };
+
+interface Entry {
+  fingerprint: string;
+  expiresAt: number;
+  /** Settles with the response; concurrent duplicates wait on the same promise. */
+  response: Promise<StoredResponse>;
+}
+
+/** Responses worth remembering: success and client errors that a retry would repeat anyway. */
+function isFinal(response: StoredResponse): boolean {
+  return response.statusCode < 500;
+}
+
+/** TTL cache keyed by idempotency key; entries expire `ttlMs` after they were created. */
+export class IdempotencyCache {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  /**
+   * Runs `execute` once per key. The same key with the same fingerprint gets the first response
+   * (waiting for it if it is still being produced); with another fingerprint it gets `mismatch`.
+   * Server errors (5xx) and thrown errors are not remembered, so a retry executes again.
+   */
+  async run(key: string, fingerprint: string, execute: () => Promise<StoredResponse>): Promise<IdempotencyOutcome> {
+    this.sweep();
+    const existing = this.entries.get(key);
+    if (existing) {
+      if (existing.fingerprint !== fingerprint) return { kind: 'mismatch' };
+      return { kind: 'replay', response: await existing.response };
+    }
+    const response = execute();
+    const entry: Entry = { fingerprint, expiresAt: this.now() + this.ttlMs, response };
+    this.entries.set(key, entry);
+    try {
+      const settled = await response;
+      if (!isFinal(settled) && this.entries.get(key) === entry) this.entries.delete(key);
+      return { kind: 'fresh', response: settled };
+    } catch (err) {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+      throw err;
+    }
+  }
+
+  /** Number of remembered keys (expired ones are dropped first). */
+  get size(): number {
+    this.sweep();
+    return this.entries.size;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
+    // Map iteration is insertion order, so this drops the oldest keys first.
+    for (const key of this.entries.keys()) {
+      if (this.entries.size <= this.maxEntries) break;
+      this.entries.delete(key);
+    }
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Starts the HTTP trigger API: `npm run api`. Configuration: see `./config` (API) and
+ * `../config` (Temporal connection). Exits 2 on bad configuration, 3 when Temporal is unreachable.
+ */
+import pino from 'pino';
+import { loadClientConfig } from '../config';
+import { ExitCode } from '../exit-codes';
+import { RolloutClient } from '../rollouts';
+import { loadApiConfig } from './config';
+import { buildApiServer } from './server';
+
+async function main(): Promise<number> {
+  let apiConfig;
+  let clientConfig;
+  try {
+    apiConfig = loadApiConfig();
+    clientConfig = loadClientConfig();
+  } catch (err) {
+    process.stderr.write(`phoenix-api: ${(err as Error).message}\n`);
+    return ExitCode.InvalidInput;
+  }
+  const logger = pino({ level: apiConfig.logLevel, base: { component: 'phoenix-api' } });
+  let rollouts: RolloutClient;
+  try {
+    rollouts = await RolloutClient.connect(clientConfig, logger);
+  } catch (err) {
+    logger.fatal({ err }, 'cannot connect to Temporal');
+    return ExitCode.ServerUnreachable;
+  }
+  const app = buildApiServer({
+    rollouts,
+    logger,
+    tokenHashes: apiConfig.tokenHashes,
+    hmacSecret: apiConfig.hmacSecret,
+    bodyLimitBytes: apiConfig.bodyLimitBytes,
+    idempotencyTtlMs: apiConfig.idempotencyTtlMs,
+  });
+  const address = await app.listen({ host: apiConfig.host, port: apiConfig.port });
+  logger.info({ address, temporal: clientConfig.address, namespace: clientConfig.namespace }, 'phoenix API listening');
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  try {
+    await app.close();
+  } finally {
+    await rollouts.close();
+  }
+  return ExitCode.Ok;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`phoenix-api: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = ExitCode.Internal;
+  },
+);

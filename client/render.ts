@@ -1,0 +1,77 @@
+/** Text rendering of rollout status for the CLI: pure functions from data to lines. */
+import type { CheckStatus, RolloutStatus } from '../workflows/messages';
+import { formatDuration } from './plan';
+import type { RolloutSummary } from './rollouts';
+
+/** A fixed-width progress bar, e.g. `[######------] 50%`. */
+export function progressBar(fraction: number, width = 24): string {
+  const f = Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
+  const filled = Math.round(f * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round(f * 100)}%`;
+}
+
+/** Fraction of the current phase already held (0 when the phase has no duration). */
+export function phaseProgress(status: RolloutStatus): number {
+  if (status.phaseDurationMs <= 0) return 0;
+  return 1 - status.phaseRemainingMs / status.phaseDurationMs;
+}
+
+function formatValue(value: number | null): string {
+  if (value === null) return 'no data';
+  if (Number.isInteger(value)) return String(value);
+  return Math.abs(value) < 1 ? value.toPrecision(3) : value.toFixed(2);
+}
+
+/** `error_rate.critical  0.00200 <= 0.05  pass` */
+export function formatCheck(check: CheckStatus): string {
+  const streak = check.outcome !== 'pass' && check.streak > 1 ? ` x${check.streak}` : '';
+  const detail = check.detail ? ` (${check.detail})` : '';
+  return `${check.check}: ${formatValue(check.value)} ${check.comparator} ${check.threshold} ${check.outcome}${streak}${detail}`;
+}
+
+/** The header line: id, service and versions, state. */
+export function formatHeadline(status: RolloutStatus): string {
+  const paused = status.paused && status.state !== 'paused' ? ' (paused)' : '';
+  return `${status.rolloutId} ${status.stableVersion} → ${status.canaryVersion}: ${status.state}${paused}`;
+}
+
+/** Multi-line human view of a status, as printed by `phoenix status` and `phoenix watch`. */
+export function formatStatus(status: RolloutStatus): string[] {
+  const lines = [
+    formatHeadline(status),
+    `phase: ${status.phase} (step ${status.step})  weight: ${status.weight}%`,
+  ];
+  if (status.phaseDurationMs > 0) {
+    lines.push(
+      `${progressBar(phaseProgress(status))}  ${formatDuration(status.phaseRemainingMs)} left of ${formatDuration(status.phaseDurationMs)}`,
+    );
+  }
+  if (status.rollbackReason) lines.push(`reason: ${status.rollbackReason}`);
+  if (status.checks.length > 0) {
+    lines.push('checks:');
+    for (const check of status.checks) lines.push(`  ${formatCheck(check)}`);
+  }
+  return lines;
+}
+
+/** One line summarizing a status, for non-TTY watch output. */
+export function formatStatusLine(status: RolloutStatus): string {
+  const checks = status.checks.map((c) => `${c.check}=${formatValue(c.value)}:${c.outcome}`).join(' ');
+  const left = status.phaseDurationMs > 0 ? ` left=${formatDuration(status.phaseRemainingMs)}` : '';
+  return `state=${status.state}${status.paused ? ' paused' : ''} phase=${status.phase} weight=${status.weight}%${left}${checks ? ` ${checks}` : ''}`;
+}
+
+/** Table of rollouts for `phoenix list`. */
+export function formatSummaryTable(rows: RolloutSummary[]): string[] {
+  const header = ['ROLLOUT', 'STATE', 'PHASE', 'WEIGHT', 'STARTED', 'CLOSED'];
+  const body = rows.map((r) => [
+    r.rolloutId,
+    r.state ?? r.executionStatus.toLowerCase(),
+    r.phase ?? '-',
+    r.weight === null ? '-' : `${r.weight}%`,
+    r.startedAt,
+    r.closedAt ?? '-',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]?.length ?? 0)));
+  return [header, ...body].map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+}

@@ -1,0 +1,434 @@
+/**
+ * `RolloutClient`: the typed way to start, steer and inspect canary rollouts. The CLI and the HTTP
+ * API are thin layers over it. It validates specs before anything reaches Temporal, turns Temporal's
+ * errors into the ones in `./errors`, and hides workflow ids behind `normalizeRolloutId`.
+ */
+import {
+  Client,
+  Connection,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  isGrpcServiceError,
+  type WorkflowExecutionDescription,
+  type WorkflowExecutionInfo,
+  type WorkflowExecutionStatusName,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import pino, { type Logger } from 'pino';
+import type { RolloutSpec } from '../spec/types';
+import {
+  TASK_QUEUE,
+  WORKFLOW_TYPE,
+  abortSignal,
+  pauseSignal,
+  phaseSearchAttribute,
+  promoteSignal,
+  resumeSignal,
+  rolloutWorkflowId,
+  serviceSearchAttribute,
+  stateSearchAttribute,
+  statusQuery,
+  weightSearchAttribute,
+  type OperatorInput,
+  type RolloutInput,
+  type RolloutResult,
+  type RolloutState,
+  type RolloutStatus,
+} from '../workflows/messages';
+import { loadClientConfig, type ClientConfig } from './config';
+import {
+  IdempotencyKeyReusedError,
+  InvalidFilterError,
+  RolloutAlreadyFinishedError,
+  RolloutAlreadyRunningError,
+  RolloutNotFoundError,
+  ServerUnreachableError,
+} from './errors';
+import { normalizeRolloutId } from './ids';
+import { describePlan } from './plan';
+import { validateRolloutSpec } from './validate';
+
+/** Every state a rollout can report, in lifecycle order; used to validate filters. */
+export const ROLLOUT_STATES: readonly RolloutState[] = [
+  'deploying',
+  'warming_up',
+  'progressing',
+  'paused',
+  'rolling_back',
+  'finalizing',
+  'promoted',
+  'rolled_back',
+  'aborted',
+  'failed',
+];
+
+/** States after which a rollout does nothing more. */
+export const FINAL_STATES: readonly RolloutState[] = ['promoted', 'rolled_back', 'aborted', 'failed'];
+
+/** Memo keys written at start; memo survives continue-as-new, so they identify the whole rollout. */
+export const MEMO_IDEMPOTENCY_KEY = 'phoenixIdempotencyKey';
+export const MEMO_REQUEST_HASH = 'phoenixRequestHash';
+const MEMO_STABLE_VERSION = 'phoenixStableVersion';
+const MEMO_CANARY_VERSION = 'phoenixCanaryVersion';
+
+export interface StartOptions {
+  /**
+   * Makes the start idempotent: a start with a key that the current (or latest) run of this
+   * service was started with returns that run instead of starting or failing.
+   */
+  idempotencyKey?: string;
+  /**
+   * Fingerprint of the request that carried `idempotencyKey` (e.g. sha256 of the body). When the
+   * key matches but the fingerprint does not, `IdempotencyKeyReusedError` is thrown.
+   */
+  requestHash?: string;
+}
+
+export interface StartedRollout {
+  rolloutId: string;
+  /** Run id of the first run of the rollout (stable across continue-as-new). */
+  runId: string;
+  /** True when an earlier start with the same idempotency key was found instead of starting. */
+  reused: boolean;
+}
+
+export interface ListFilter {
+  state?: RolloutState;
+  service?: string;
+  /** Most rollouts to return, newest first. */
+  limit?: number;
+}
+
+/** One row of `list`: what visibility knows about a rollout without querying the workflow. */
+export interface RolloutSummary {
+  rolloutId: string;
+  runId: string;
+  service: string;
+  state: RolloutState | null;
+  phase: string | null;
+  weight: number | null;
+  executionStatus: WorkflowExecutionStatusName;
+  startedAt: string;
+  closedAt: string | null;
+}
+
+export interface RolloutClientOptions {
+  client: Client;
+  /** Server address, only for error messages. */
+  address?: string;
+  logger?: Logger;
+}
+
+type OperatorSignal = typeof pauseSignal;
+
+/** Typed client over `@temporalio/client` for the `canaryRollout` workflow. */
+export class RolloutClient {
+  readonly temporal: Client;
+  private readonly address: string;
+  private readonly log: Logger;
+
+  constructor(options: RolloutClientOptions) {
+    this.temporal = options.client;
+    this.address = options.address ?? 'configured address';
+    this.log = options.logger ?? pino({ level: 'silent' });
+  }
+
+  /**
+   * Connects using the environment (see `./config`). Throws `ServerUnreachableError` when the
+   * server does not answer within `PHOENIX_CONNECT_TIMEOUT_MS`.
+   */
+  static async connect(config: ClientConfig = loadClientConfig(), logger?: Logger): Promise<RolloutClient> {
+    let connection: Connection;
+    try {
+      connection = await Connection.connect(config.connection);
+    } catch (err) {
+      throw new ServerUnreachableError(config.address, describeCause(err), { cause: err });
+    }
+    const client = new Client({ connection, namespace: config.namespace });
+    return new RolloutClient({ client, address: config.address, logger });
+  }
+
+  /** Closes the underlying connection. */
+  async close(): Promise<void> {
+    await this.temporal.connection.close();
+  }
+
+  /**
+   * Starts a rollout for `spec.service`. The spec is validated again here because callers may
+   * build it by hand. Throws `RolloutAlreadyRunningError` if the service has a rollout running; a
+   * finished rollout can be run again.
+   */
+  async start(spec: RolloutSpec, options: StartOptions = {}): Promise<StartedRollout> {
+    const valid = validateRolloutSpec(spec);
+    const rolloutId = rolloutWorkflowId(valid.service);
+    const log = this.log.child({ rolloutId });
+    const key = options.idempotencyKey;
+
+    if (key !== undefined) {
+      // A retry after the first run already finished must not start a second one either, so look
+      // at the latest run before starting, not only on conflict.
+      const earlier = await this.findRunWithKey(rolloutId, key, options.requestHash);
+      if (earlier) {
+        log.info({ runId: earlier.runId }, 'start deduplicated by idempotency key');
+        return earlier;
+      }
+    }
+
+    const input: RolloutInput = { spec: valid };
+    const memo: Record<string, string> = {
+      [MEMO_STABLE_VERSION]: valid.stable.version,
+      [MEMO_CANARY_VERSION]: valid.canary.version,
+    };
+    if (key !== undefined) memo[MEMO_IDEMPOTENCY_KEY] = key;
+    if (options.requestHash !== undefined) memo[MEMO_REQUEST_HASH] = options.requestHash;
+    try {
+      const handle = await this.temporal.workflow.start(WORKFLOW_TYPE, {
+        args: [input],
+        taskQueue: TASK_QUEUE,
+        workflowId: rolloutId,
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        memo,
+        typedSearchAttributes: new TypedSearchAttributes([
+          { key: serviceSearchAttribute, value: valid.service },
+          { key: stateSearchAttribute, value: 'deploying' },
+          // The workflow upserts the real phase names; until its first upsert the rollout is deploying.
+          { key: phaseSearchAttribute, value: 'deploy' },
+          { key: weightSearchAttribute, value: 0 },
+        ]),
+        staticSummary: `${valid.service}: ${valid.stable.version} → ${valid.canary.version}`,
+        staticDetails: describePlan(valid),
+      });
+      log.info({ runId: handle.firstExecutionRunId }, 'rollout started');
+      return { rolloutId, runId: handle.firstExecutionRunId, reused: false };
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw this.mapError(err, rolloutId);
+      // Two concurrent starts with one key: the loser finds the winner's run here.
+      if (key !== undefined) {
+        const winner = await this.findRunWithKey(rolloutId, key, options.requestHash);
+        if (winner) return winner;
+      }
+      const running = await this.describeOrNull(rolloutId);
+      throw new RolloutAlreadyRunningError(rolloutId, running?.runId, { cause: err });
+    }
+  }
+
+  /** The Temporal handle of a rollout (accepts `checkout` or `rollout-checkout`). */
+  handle(id: string): WorkflowHandle {
+    return this.temporal.workflow.getHandle(normalizeRolloutId(id));
+  }
+
+  /** Freezes the phase timer; traffic stays where it is. */
+  pause(id: string, input: OperatorInput = {}): Promise<void> {
+    return this.signal(id, pauseSignal, input);
+  }
+
+  /** Continues a paused rollout. */
+  resume(id: string, input: OperatorInput = {}): Promise<void> {
+    return this.signal(id, resumeSignal, input);
+  }
+
+  /** Aborts the rollout: traffic goes back to stable and the canary is terminated. */
+  abort(id: string, reason: string, by?: string): Promise<void> {
+    return this.signal(id, abortSignal, by === undefined ? { reason } : { reason, by });
+  }
+
+  /** Skips the remaining phases and promotes the canary now. */
+  promote(id: string, input: OperatorInput = {}): Promise<void> {
+    return this.signal(id, promoteSignal, input);
+  }
+
+  /**
+   * The rollout's live status. For a closed rollout the status is rebuilt from its result, so it
+   * works without a worker; `state` is then the outcome.
+   */
+  async status(id: string): Promise<RolloutStatus> {
+    const rolloutId = normalizeRolloutId(id);
+    const description = await this.describe(rolloutId);
+    const handle = this.temporal.workflow.getHandle(rolloutId);
+    if (description.status.name === 'RUNNING') {
+      try {
+        return await handle.query(statusQuery);
+      } catch (err) {
+        const mapped = this.mapError(err, rolloutId);
+        // The run may have closed between describe and query; fall through to the result then.
+        if (!(mapped instanceof RolloutNotFoundError)) throw mapped;
+      }
+    }
+    return statusFromResult(rolloutId, await this.describe(rolloutId), await this.result(rolloutId));
+  }
+
+  /**
+   * Waits for the rollout to finish and returns how it ended. A workflow that failed, was
+   * terminated, cancelled or timed out is reported as outcome `failed` with the reason.
+   */
+  async result(id: string): Promise<RolloutResult> {
+    const rolloutId = normalizeRolloutId(id);
+    try {
+      return (await this.temporal.workflow.getHandle(rolloutId).result()) as RolloutResult;
+    } catch (err) {
+      if (err instanceof WorkflowFailedError) {
+        return { outcome: 'failed', reason: describeCause(err.cause ?? err), finalWeight: 0, timeline: [], checks: [], continuedAsNew: 0 };
+      }
+      throw this.mapError(err, rolloutId);
+    }
+  }
+
+  /** Rollouts known to visibility, newest first, filtered on the Phoenix search attributes. */
+  async list(filter: ListFilter = {}): Promise<RolloutSummary[]> {
+    const query = buildListQuery(filter);
+    const limit = filter.limit ?? 100;
+    const rows: RolloutSummary[] = [];
+    try {
+      for await (const info of this.temporal.workflow.list({ query, pageSize: Math.min(limit, 1000) })) {
+        rows.push(summarize(info));
+        if (rows.length >= limit) break;
+      }
+    } catch (err) {
+      throw this.mapError(err, '(list)');
+    }
+    return rows;
+  }
+
+  /** Describes the latest run; throws `RolloutNotFoundError` when there is none. */
+  async describe(id: string): Promise<WorkflowExecutionDescription> {
+    const rolloutId = normalizeRolloutId(id);
+    try {
+      return await this.temporal.workflow.getHandle(rolloutId).describe();
+    } catch (err) {
+      throw this.mapError(err, rolloutId);
+    }
+  }
+
+  private async describeOrNull(rolloutId: string): Promise<WorkflowExecutionDescription | null> {
+    try {
+      return await this.describe(rolloutId);
+    } catch (err) {
+      if (err instanceof RolloutNotFoundError) return null;
+      throw err;
+    }
+  }
+
+  private async findRunWithKey(
+    rolloutId: string,
+    key: string,
+    requestHash: string | undefined,
+  ): Promise<StartedRollout | null> {
+    const latest = await this.describeOrNull(rolloutId);
+    if (!latest || latest.memo?.[MEMO_IDEMPOTENCY_KEY] !== key) return null;
+    const storedHash = latest.memo?.[MEMO_REQUEST_HASH];
+    if (requestHash !== undefined && storedHash !== undefined && storedHash !== requestHash) {
+      throw new IdempotencyKeyReusedError(key, rolloutId);
+    }
+    const firstRunId = latest.raw.workflowExecutionInfo?.firstRunId || latest.runId;
+    return { rolloutId, runId: firstRunId, reused: true };
+  }
+
+  private async signal(id: string, signal: OperatorSignal, input: OperatorInput): Promise<void> {
+    const rolloutId = normalizeRolloutId(id);
+    const log = this.log.child({ rolloutId });
+    try {
+      await this.temporal.workflow.getHandle(rolloutId).signal(signal, input);
+      log.info({ signal: signal.name, reason: input.reason, by: input.by }, 'signal sent');
+    } catch (err) {
+      const mapped = this.mapError(err, rolloutId);
+      if (!(mapped instanceof RolloutNotFoundError)) throw mapped;
+      // Temporal answers NOT_FOUND both for "never existed" and "already closed".
+      const latest = await this.describeOrNull(rolloutId);
+      if (latest && latest.status.name !== 'RUNNING') {
+        throw new RolloutAlreadyFinishedError(rolloutId, latest.status.name, { cause: err });
+      }
+      throw mapped;
+    }
+  }
+
+  private mapError(err: unknown, rolloutId: string): Error {
+    if (err instanceof WorkflowNotFoundError) return new RolloutNotFoundError(rolloutId, { cause: err });
+    if (isUnavailable(err)) return new ServerUnreachableError(this.address, describeCause(err), { cause: err });
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+/** Visibility query for `list`; inputs are checked so that nothing is interpolated unescaped. */
+export function buildListQuery(filter: ListFilter): string {
+  const clauses = [`WorkflowType = '${WORKFLOW_TYPE}'`];
+  if (filter.state !== undefined) {
+    if (!ROLLOUT_STATES.includes(filter.state)) {
+      throw new InvalidFilterError('state', `expected one of ${ROLLOUT_STATES.join(', ')}, got ${JSON.stringify(filter.state)}`);
+    }
+    clauses.push(`${stateSearchAttribute.name} = '${filter.state}'`);
+  }
+  if (filter.service !== undefined) {
+    const service = normalizeRolloutId(filter.service).slice(rolloutWorkflowId('').length);
+    clauses.push(`${serviceSearchAttribute.name} = '${service}'`);
+  }
+  return `${clauses.join(' AND ')} ORDER BY StartTime DESC`;
+}
+
+const CLOSED_BADLY: WorkflowExecutionStatusName[] = ['FAILED', 'TERMINATED', 'TIMED_OUT', 'CANCELLED'];
+
+function summarize(info: WorkflowExecutionInfo): RolloutSummary {
+  const attrs = info.typedSearchAttributes;
+  const recorded = (attrs.get(stateSearchAttribute) as RolloutState | undefined) ?? null;
+  // A terminated or crashed run never got to upsert its final state.
+  const state = CLOSED_BADLY.includes(info.status.name) ? 'failed' : recorded;
+  return {
+    rolloutId: info.workflowId,
+    runId: info.runId,
+    service: attrs.get(serviceSearchAttribute) ?? info.workflowId.replace(/^rollout-/, ''),
+    state,
+    phase: attrs.get(phaseSearchAttribute) ?? null,
+    weight: attrs.get(weightSearchAttribute) ?? null,
+    executionStatus: info.status.name,
+    startedAt: info.startTime.toISOString(),
+    closedAt: info.closeTime ? info.closeTime.toISOString() : null,
+  };
+}
+
+function statusFromResult(
+  rolloutId: string,
+  description: WorkflowExecutionDescription,
+  result: RolloutResult,
+): RolloutStatus {
+  const attrs = description.typedSearchAttributes;
+  const last = result.timeline[result.timeline.length - 1];
+  return {
+    rolloutId,
+    service: attrs.get(serviceSearchAttribute) ?? rolloutId.replace(/^rollout-/, ''),
+    stableVersion: String(description.memo?.[MEMO_STABLE_VERSION] ?? ''),
+    canaryVersion: String(description.memo?.[MEMO_CANARY_VERSION] ?? ''),
+    state: result.outcome,
+    paused: false,
+    phase: last?.phase ?? attrs.get(phaseSearchAttribute) ?? '',
+    step: 0,
+    weight: result.finalWeight,
+    phaseRemainingMs: 0,
+    phaseDurationMs: 0,
+    checks: result.checks,
+    lastAnalysisAt: null,
+    rollbackReason: result.outcome === 'promoted' ? null : result.reason,
+    rollbackAction: null,
+    timeline: result.timeline,
+    startedAt: description.startTime.toISOString(),
+    continuedAsNew: result.continuedAsNew ?? 0,
+  };
+}
+
+const GRPC_UNAVAILABLE = 14;
+
+function isUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isGrpcServiceError(e) && e.code === GRPC_UNAVAILABLE) return true;
+  }
+  return false;
+}
+
+/** The innermost useful message of an error chain, for one-line reports. */
+export function describeCause(err: unknown): string {
+  let message = err instanceof Error ? err.message : String(err);
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e.message) message = e.message;
+  }
+  return message.split('\n')[0] ?? message;
+}

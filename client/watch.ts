@@ -1,0 +1,48 @@
+/** `phoenix watch`: polls a rollout's status and shows it until the rollout ends. */
+import { setTimeout as delay } from 'node:timers/promises';
+import type { RolloutStatus } from '../workflows/messages';
+import { formatStatus, formatStatusLine } from './render';
+import { FINAL_STATES } from './rollouts';
+
+export interface WatchOptions {
+  /** Where frames go. */
+  write: (text: string) => void;
+  /** Redraw in place (a terminal) or print one line per change (a pipe or a log). */
+  tty: boolean;
+  intervalMs?: number;
+  signal?: AbortSignal;
+}
+
+const CLEAR_TO_END = '\x1b[J';
+const moveUp = (lines: number): string => (lines > 0 ? `\x1b[${lines}A\r` : '');
+
+/**
+ * Shows the status returned by `fetchStatus` every `intervalMs` until it reaches a final state,
+ * and returns that last status. In plain mode a line is printed only when something other than
+ * the countdown changed, so piped output stays readable.
+ */
+export async function watchRollout(
+  fetchStatus: () => Promise<RolloutStatus>,
+  options: WatchOptions,
+): Promise<RolloutStatus> {
+  const intervalMs = options.intervalMs ?? 1000;
+  let drawnLines = 0;
+  let lastPlain = '';
+  for (;;) {
+    const status = await fetchStatus();
+    if (options.tty) {
+      const lines = formatStatus(status);
+      options.write(`${moveUp(drawnLines)}${CLEAR_TO_END}${lines.join('\n')}\n`);
+      drawnLines = lines.length;
+    } else {
+      const line = formatStatusLine(status);
+      const comparable = line.replace(/ left=\S+/, '');
+      if (comparable !== lastPlain) {
+        options.write(`${new Date().toISOString()} ${status.rolloutId} ${line}\n`);
+        lastPlain = comparable;
+      }
+    }
+    if (FINAL_STATES.includes(status.state)) return status;
+    await delay(intervalMs, undefined, { signal: options.signal });
+  }
+}
