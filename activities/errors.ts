@@ -1,0 +1,173 @@
+/**
+ * Errors the activities raise. Each class names one failure mode and says whether retrying can
+ * fix it; `toApplicationFailure` turns them into the `ApplicationFailure` the workflow sees, with
+ * the class name as the failure `type` (so workflows can list them in `nonRetryableErrorTypes`).
+ *
+ * `name` is set explicitly because `instanceof` is unreliable across the workflow sandbox.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+
+/** Base class: every Phoenix activity error knows whether a retry could help. */
+export abstract class PhoenixActivityError extends Error {
+  /** True when retrying cannot fix the problem (bad config, unknown target, rejected request). */
+  abstract readonly nonRetryable: boolean;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Thrown when the rollout spec or the worker environment is unusable (bad field, unknown kind, missing secret). */
+export class ConfigError extends PhoenixActivityError {
+  override readonly name = 'ConfigError';
+  readonly nonRetryable = true;
+  constructor(
+    message: string,
+    /** Dotted path of the offending field or the environment variable name. */
+    readonly field: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Thrown when the load balancer does not know the configured backend or server. */
+export class TrafficTargetNotFoundError extends PhoenixActivityError {
+  override readonly name = 'TrafficTargetNotFoundError';
+  readonly nonRetryable = true;
+  constructor(
+    message: string,
+    readonly target: string,
+    readonly answer: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when the traffic router cannot be reached or times out (connection refused, reset, timeout). */
+export class TrafficUnavailableError extends PhoenixActivityError {
+  override readonly name = 'TrafficUnavailableError';
+  readonly nonRetryable = false;
+  constructor(
+    message: string,
+    readonly address: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Thrown when the load balancer answers something we cannot parse or accept. */
+export class TrafficProtocolError extends PhoenixActivityError {
+  override readonly name = 'TrafficProtocolError';
+  constructor(
+    message: string,
+    readonly command: string,
+    readonly answer: string,
+    /** Permission errors and rejected arguments will not fix themselves; garbled answers might. */
+    readonly nonRetryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when the weight read back after a change differs from the one we set. */
+export class WeightMismatchError extends PhoenixActivityError {
+  override readonly name = 'WeightMismatchError';
+  readonly nonRetryable = false;
+  constructor(
+    message: string,
+    readonly expected: { stable: number; canary: number },
+    readonly actual: { stable: number; canary: number },
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when a webhook answers 4xx: the request itself is wrong, so retrying will not help. */
+export class WebhookRejectedError extends PhoenixActivityError {
+  override readonly name = 'WebhookRejectedError';
+  readonly nonRetryable = true;
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when a webhook is unreachable, times out, answers 5xx or answers with an unexpected body. */
+export class WebhookUnavailableError extends PhoenixActivityError {
+  override readonly name = 'WebhookUnavailableError';
+  readonly nonRetryable = false;
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Thrown when a platform command exits non-zero or times out; the stderr tail is kept. */
+export class PlatformCommandError extends PhoenixActivityError {
+  override readonly name = 'PlatformCommandError';
+  readonly nonRetryable = false;
+  constructor(
+    message: string,
+    readonly argv: string[],
+    readonly exitCode: number | null,
+    readonly stderrTail: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when a canary process cannot be started or stopped. */
+export class ProcessControlError extends PhoenixActivityError {
+  override readonly name = 'ProcessControlError';
+  readonly nonRetryable = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Thrown when Alertmanager cannot be reached or refuses an alert. */
+export class AlertDeliveryError extends PhoenixActivityError {
+  override readonly name = 'AlertDeliveryError';
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly nonRetryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Failure `type` strings the workflow may put in `nonRetryableErrorTypes` (the classes mark it per instance anyway). */
+export const NON_RETRYABLE_ERROR_TYPES = ['ConfigError', 'TrafficTargetNotFoundError', 'WebhookRejectedError'] as const;
+
+/**
+ * Converts a Phoenix error to the `ApplicationFailure` Temporal reports to the workflow; other
+ * errors (cancellation, already-converted failures, bugs) are returned unchanged.
+ */
+export function toApplicationFailure(err: unknown): unknown {
+  if (err instanceof PhoenixActivityError) {
+    return ApplicationFailure.create({
+      type: err.name,
+      message: err.message,
+      nonRetryable: err.nonRetryable,
+      cause: err.cause instanceof Error ? err.cause : undefined,
+    });
+  }
+  return err;
+}
+
+/** The failure type used in metrics for any thrown value. */
+export function failureType(err: unknown): string {
+  if (err instanceof ApplicationFailure && err.type) return err.type;
+  if (err instanceof Error) return err.name;
+  return 'unknown';
+}

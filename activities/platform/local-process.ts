@@ -1,0 +1,204 @@
+/**
+ * Local service instances as detached process groups, tracked by pid files so that a restarted
+ * worker finds (and can stop) what an earlier worker started.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { ConfigError, ProcessControlError } from '../errors';
+import { delay } from './poll-health';
+
+/** What a pid file records about one instance. */
+export interface InstanceState {
+  pid: number;
+  version: string;
+  port: number;
+  argv: string[];
+  startedAt: string;
+  /** Kernel start time of the process (clock ticks since boot), to detect pid reuse. */
+  procStart?: string;
+  logFile: string;
+}
+
+/** Reads a pid file; `undefined` when absent or unreadable (an unreadable file tracks nothing). */
+export async function readInstanceState(file: string): Promise<InstanceState | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ProcessControlError(`cannot read pid file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const state = JSON.parse(text) as InstanceState;
+    return Number.isInteger(state.pid) && state.pid > 1 ? state : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes a pid file atomically (write + rename) so a crash never leaves half a file. */
+export async function writeInstanceState(file: string, state: InstanceState): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  await rename(tmp, file);
+}
+
+/** Reads `/proc/<pid>/stat`: the process state letter and start time; `undefined` if gone or not Linux. */
+async function procStat(pid: number): Promise<{ state: string; start: string } | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0] ?? '?', start: fields[19] ?? '' };
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when the recorded process is still running (not a zombie, not a reused pid). */
+export async function isInstanceRunning(state: InstanceState): Promise<boolean> {
+  try {
+    process.kill(state.pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  const stat = await procStat(state.pid);
+  if (!stat) return process.platform !== 'linux';
+  if (stat.state === 'Z' || stat.state === 'X') return false;
+  return state.procStart === undefined || state.procStart === stat.start;
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+export function isPortInUse(port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    const done = (inUse: boolean): void => {
+      socket.destroy();
+      resolve(inUse);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** How to start one instance. */
+export interface StartInstanceOptions {
+  argv: string[];
+  version: string;
+  port: number;
+  cwd?: string;
+  env: Record<string, string | undefined>;
+  stateFile: string;
+  logFile: string;
+  /** How long to watch for an immediate crash before declaring the start successful. */
+  settleMs?: number;
+}
+
+/**
+ * Starts a detached process group, records it in `stateFile`, and checks it survives `settleMs`.
+ * @throws ConfigError when the executable does not exist; ProcessControlError when the port is
+ * taken or the process dies straight away (with the tail of its log).
+ */
+export async function startInstance(opts: StartInstanceOptions): Promise<InstanceState> {
+  if (await isPortInUse(opts.port)) {
+    throw new ProcessControlError(
+      `port ${opts.port} is already in use by a process Phoenix does not track; stop it or change the port`,
+    );
+  }
+  await mkdir(path.dirname(opts.logFile), { recursive: true });
+  const logFd = openSync(opts.logFile, 'a');
+  const [command, ...args] = opts.argv as [string, ...string[]];
+  let child;
+  try {
+    // detached: the instance leads its own process group, so stopping it reaches its children and
+    // it outlives a worker restart.
+    child = spawn(command, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', logFd, logFd] });
+  } finally {
+    closeSync(logFd);
+  }
+  let exitCode: number | null | undefined;
+  let exitSignal: NodeJS.Signals | null = null;
+  child.on('exit', (code, signal) => {
+    exitCode = code;
+    exitSignal = signal;
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'EACCES') {
+        reject(new ConfigError(`platform.command: cannot run ${JSON.stringify(command)}: ${err.message}`, 'platform.command', { cause: err }));
+      } else {
+        reject(new ProcessControlError(`cannot start ${JSON.stringify(command)}: ${err.message}`, { cause: err }));
+      }
+    });
+  });
+  child.unref();
+  const pid = child.pid as number;
+  const state: InstanceState = {
+    pid,
+    version: opts.version,
+    port: opts.port,
+    argv: opts.argv,
+    startedAt: new Date().toISOString(),
+    procStart: (await procStat(pid))?.start,
+    logFile: opts.logFile,
+  };
+  await writeInstanceState(opts.stateFile, state);
+  await delay(opts.settleMs ?? 300);
+  if (exitCode !== undefined) {
+    await rm(opts.stateFile, { force: true });
+    throw new ProcessControlError(
+      `instance ${opts.version} exited right after start (code ${exitCode}, signal ${exitSignal}); log tail: ${await logTail(opts.logFile)}`,
+    );
+  }
+  return state;
+}
+
+/**
+ * Stops an instance's process group: SIGTERM, then SIGKILL after `graceMs`. Harmless when it is gone.
+ * @throws ProcessControlError when it survives SIGKILL.
+ */
+export async function stopInstance(state: InstanceState, graceMs = 5000): Promise<'stopped' | 'not_running'> {
+  if (!(await isInstanceRunning(state))) return 'not_running';
+  signalGroup(state.pid, 'SIGTERM');
+  if (await waitForExit(state, graceMs)) return 'stopped';
+  signalGroup(state.pid, 'SIGKILL');
+  if (await waitForExit(state, 2000)) return 'stopped';
+  throw new ProcessControlError(`process ${state.pid} survived SIGKILL`);
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal); // not a group leader (started by someone else): the process alone
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+async function waitForExit(state: InstanceState, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (!(await isInstanceRunning(state))) return true;
+    await delay(50);
+  }
+  return !(await isInstanceRunning(state));
+}
+
+/** The last `bytes` of a log file, for error messages. */
+export async function logTail(file: string, bytes = 1000): Promise<string> {
+  try {
+    const text = await readFile(file, 'utf8');
+    return JSON.stringify(text.slice(-bytes));
+  } catch {
+    return '(no log)';
+  }
+}

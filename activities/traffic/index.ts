@@ -1,0 +1,57 @@
+/** Traffic routers and the factory that picks one from a rollout spec. */
+import type { Logger } from 'pino';
+import type { TrafficTarget } from '../../spec/types';
+import { ClientCache } from '../client-cache';
+import { ConfigError } from '../errors';
+import { readSecret } from '../signed-webhook';
+import { HaproxyRouter } from './haproxy-router';
+import type { TrafficRouter } from './traffic-router';
+import { WebhookRouter } from './webhook-router';
+
+export type { TrafficRouter } from './traffic-router';
+export { HaproxyRouter, parseGetWeightAnswer, checkSetWeightAnswer } from './haproxy-router';
+export type { HaproxyRouterConfig } from './haproxy-router';
+export { WebhookRouter } from './webhook-router';
+export { parseRuntimeApiAddress, runRuntimeApiCommand } from './haproxy-runtime-api';
+
+/** What {@link TrafficRouterFactory} needs from the worker. */
+export interface TrafficRouterDeps {
+  fetch: typeof fetch;
+  env: Readonly<Record<string, string | undefined>>;
+  logger: Logger;
+  /** Timeout of one router call (ms). */
+  timeoutMs?: number;
+}
+
+/** Builds (and caches by config) the router for a spec's `traffic` section. */
+export class TrafficRouterFactory {
+  private readonly cache = new ClientCache<TrafficRouter>();
+
+  constructor(private readonly deps: TrafficRouterDeps) {}
+
+  /**
+   * Returns the router for `traffic`.
+   * @throws ConfigError for an unknown `traffic.kind`, a bad address or a missing secret.
+   */
+  routerFor(traffic: TrafficTarget, ctx: { service: string; rolloutId: string }): TrafficRouter {
+    const timeoutMs = this.deps.timeoutMs ?? 5000;
+    switch (traffic.kind) {
+      case 'haproxy':
+        return this.cache.get(JSON.stringify(['haproxy', traffic]), () =>
+          new HaproxyRouter({ ...traffic, timeoutMs }, this.deps.logger),
+        );
+      case 'webhook': {
+        // Read the secret on every call so a rotated secret is picked up without a restart.
+        const secret = readSecret(this.deps.env, traffic.secretEnv, 'traffic.secretEnv');
+        return this.cache.get(JSON.stringify(['webhook', traffic, secret, ctx]), () =>
+          new WebhookRouter({ url: traffic.url, secret, ...ctx, timeoutMs, fetch: this.deps.fetch }),
+        );
+      }
+      default:
+        throw new ConfigError(
+          `traffic.kind must be "haproxy" or "webhook", got ${JSON.stringify((traffic as { kind?: unknown }).kind)}`,
+          'traffic.kind',
+        );
+    }
+  }
+}

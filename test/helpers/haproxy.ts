@@ -1,0 +1,120 @@
+/**
+ * A real HAProxy for tests: one HTTP frontend, one backend with the given servers, and the
+ * runtime API on a TCP port (or a unix socket) at admin level.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './free-port';
+import { ProcessStartError, startManagedProcess } from './managed-process';
+
+/** One backend server. */
+export interface HaproxyServer {
+  name: string;
+  /** `host:port` of the server. */
+  address: string;
+  weight: number;
+}
+
+/** Options of {@link startHaproxy}. */
+export interface HaproxyOptions {
+  backend?: string;
+  servers: HaproxyServer[];
+  /** Runtime API on `tcp` (default, `127.0.0.1:<port>`) or a `unix` socket in the temp dir. */
+  runtimeApi?: 'tcp' | 'unix';
+  binary?: string;
+}
+
+/** A running HAProxy. */
+export interface HaproxyHandle {
+  /** `http://127.0.0.1:<port>` of the frontend. */
+  url: string;
+  /** The runtime API address as a spec's `traffic.runtimeApi` takes it. */
+  runtimeApi: string;
+  backend: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+const DEFAULT_BINARY = process.env.HAPROXY_BIN ?? '/usr/sbin/haproxy';
+
+/** Starts HAProxy in the foreground (`-db`); retries with new ports if a port was taken meanwhile. */
+export async function startHaproxy(opts: HaproxyOptions): Promise<HaproxyHandle> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      lastError = err;
+      if (!(err instanceof ProcessStartError && /cannot bind|address already in use/i.test(err.output))) throw err;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(opts: HaproxyOptions): Promise<HaproxyHandle> {
+  const backend = opts.backend ?? 'app';
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'phoenix-haproxy-'));
+  const frontendPort = await freePort();
+  let runtimeApi: string;
+  let socketLine: string;
+  if (opts.runtimeApi === 'unix') {
+    runtimeApi = path.join(dir, 'admin.sock');
+    socketLine = `stats socket ${runtimeApi} mode 600 level admin`;
+  } else {
+    runtimeApi = `127.0.0.1:${await freePort()}`;
+    socketLine = `stats socket ipv4@${runtimeApi} level admin`;
+  }
+  const config = [
+    'global',
+    `  ${socketLine}`,
+    'defaults',
+    '  mode http',
+    '  timeout connect 2s',
+    '  timeout client 10s',
+    '  timeout server 10s',
+    'frontend main',
+    `  bind 127.0.0.1:${frontendPort}`,
+    `  default_backend ${backend}`,
+    `backend ${backend}`,
+    '  balance roundrobin',
+    ...opts.servers.map((s) => `  server ${s.name} ${s.address} weight ${s.weight}`),
+    '',
+  ].join('\n');
+  const configFile = path.join(dir, 'haproxy.cfg');
+  await writeFile(configFile, config);
+  try {
+    const proc = await startManagedProcess({
+      name: 'haproxy',
+      command: opts.binary ?? DEFAULT_BINARY,
+      args: ['-f', configFile, '-db'],
+      ready: () => canConnect(runtimeApi),
+    });
+    return {
+      url: `http://127.0.0.1:${frontendPort}`,
+      runtimeApi,
+      backend,
+      dir,
+      async stop() {
+        await proc.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function canConnect(address: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const [host, port] = address.split(':');
+    const socket = address.startsWith('/') ? net.connect({ path: address }) : net.connect({ host, port: Number(port) });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
