@@ -1,0 +1,242 @@
+/**
+ * Search order, errors, caching and locking of scripts/provision.ts, with fake executables in temp
+ * dirs (a real build takes minutes; `npm run provision` and the e2e tests exercise the real thing).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  ensureTemporalCli,
+  ensureTestServer,
+  findOnPath,
+  parseGoVersion,
+  ProvisionError,
+  type ProvisionOptions,
+} from '../../scripts/provision';
+
+let root: string;
+
+before(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'phoenix-provision-'));
+});
+
+after(async () => {
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+/** A fresh dir under the test root. */
+async function dir(name: string): Promise<string> {
+  const created = path.join(root, `${name}-${Math.random().toString(36).slice(2, 8)}`);
+  await fs.mkdir(created, { recursive: true });
+  return created;
+}
+
+async function script(file: string, body: string, mode = 0o755): Promise<string> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(file, `#!/bin/sh\n${body}\n`, { mode });
+  return file;
+}
+
+/** Options that never touch the network nor a real toolchain unless a test opts in. */
+function offline(cacheDir: string, env: NodeJS.ProcessEnv, extra: ProvisionOptions = {}): ProvisionOptions {
+  return { cacheDir, env, sdkDownload: false, build: false, log: () => {}, ...extra };
+}
+
+const SYSTEM_PATH = '/usr/bin:/bin';
+
+describe('ensureTemporalCli search order', () => {
+  it('prefers TEMPORAL_CLI_PATH over PATH and the cache', async () => {
+    const cache = await dir('cache');
+    const onPath = await dir('path');
+    await script(path.join(onPath, 'temporal'), 'echo path');
+    await script(path.join(cache, 'bin', 'temporal'), 'echo cache');
+    const explicit = await script(path.join(await dir('explicit'), 'my-temporal'), 'echo explicit');
+    const found = await ensureTemporalCli(offline(cache, { TEMPORAL_CLI_PATH: explicit, PATH: `${onPath}:${SYSTEM_PATH}` }));
+    assert.equal(found, explicit);
+  });
+
+  it('fails naming TEMPORAL_CLI_PATH when it points at nothing', async () => {
+    const cache = await dir('cache');
+    await script(path.join(cache, 'bin', 'temporal'), 'echo cache');
+    await assert.rejects(
+      ensureTemporalCli(offline(cache, { TEMPORAL_CLI_PATH: path.join(root, 'missing', 'temporal'), PATH: SYSTEM_PATH })),
+      (err: unknown) =>
+        err instanceof ProvisionError && err.variable === 'TEMPORAL_CLI_PATH' && /TEMPORAL_CLI_PATH=.*not an executable/.test(err.message),
+    );
+  });
+
+  it('fails naming TEMPORAL_TEST_SERVER_PATH when the file is not executable', async () => {
+    const cache = await dir('cache');
+    const notExecutable = await script(path.join(await dir('explicit'), 'server'), 'echo hi', 0o644);
+    await assert.rejects(
+      ensureTestServer(offline(cache, { TEMPORAL_TEST_SERVER_PATH: notExecutable, PATH: SYSTEM_PATH })),
+      (err: unknown) => err instanceof ProvisionError && err.variable === 'TEMPORAL_TEST_SERVER_PATH',
+    );
+  });
+
+  it('rejects a directory given as the explicit path', async () => {
+    const cache = await dir('cache');
+    await assert.rejects(
+      ensureTemporalCli(offline(cache, { TEMPORAL_CLI_PATH: await dir('a-dir'), PATH: SYSTEM_PATH })),
+      /TEMPORAL_CLI_PATH/,
+    );
+  });
+
+  it('finds `temporal` on PATH before the cache, skipping non-executable entries', async () => {
+    const cache = await dir('cache');
+    const shadow = await dir('shadow');
+    await script(path.join(shadow, 'temporal'), 'echo not executable', 0o644);
+    const onPath = await dir('path');
+    const expected = await script(path.join(onPath, 'temporal'), 'echo path');
+    await script(path.join(cache, 'bin', 'temporal'), 'echo cache');
+    const found = await ensureTemporalCli(offline(cache, { PATH: `${shadow}:${onPath}:${SYSTEM_PATH}` }));
+    assert.equal(found, expected);
+  });
+
+  it('falls back to <cache>/bin and treats an empty env path as unset', async () => {
+    const cache = await dir('cache');
+    const cached = await script(path.join(cache, 'bin', 'temporal-test-server'), 'echo cache');
+    const found = await ensureTestServer(offline(cache, { TEMPORAL_TEST_SERVER_PATH: '', PATH: SYSTEM_PATH }));
+    assert.equal(found, cached);
+  });
+
+  it('reads the cache dir from PHOENIX_CACHE_DIR', async () => {
+    const cache = await dir('cache');
+    const cached = await script(path.join(cache, 'bin', 'temporal'), 'echo cache');
+    const found = await ensureTemporalCli({ env: { PHOENIX_CACHE_DIR: cache, PATH: SYSTEM_PATH }, sdkDownload: false, build: false });
+    assert.equal(found, cached);
+  });
+
+  it('raises one error saying what to install when nothing is found and nothing may be built', async () => {
+    const cache = await dir('cache');
+    await assert.rejects(ensureTemporalCli(offline(cache, { PATH: SYSTEM_PATH })), (err: unknown) => {
+      assert.ok(err instanceof ProvisionError);
+      assert.match(err.message, /Go >= 1\.22/);
+      assert.match(err.message, /Temporal CLI/);
+      assert.match(err.message, /TEMPORAL_CLI_PATH/);
+      return true;
+    });
+    await assert.rejects(ensureTestServer(offline(cache, { PATH: SYSTEM_PATH })), /Java 17 and Maven/);
+  });
+});
+
+describe('building from a registry (fake toolchains)', () => {
+  /** A fake `go` that logs each call and "installs" a binary into $GOBIN after `delay` seconds. */
+  async function fakeGo(version: string, delay = 0): Promise<{ bin: string; calls: string }> {
+    const bin = await dir('fake-go');
+    const calls = path.join(bin, 'calls.log');
+    await script(
+      path.join(bin, 'go'),
+      [
+        `if [ "$1" = version ]; then echo "go version go${version} linux/amd64"; exit 0; fi`,
+        `echo "$@ GOBIN=$GOBIN" >> ${calls}`,
+        `sleep ${delay}`,
+        'printf "#!/bin/sh\\necho built\\n" > "$GOBIN/temporal" && chmod +x "$GOBIN/temporal"',
+      ].join('\n'),
+    );
+    return { bin, calls };
+  }
+
+  it('refuses a Go older than 1.22 and says so', async () => {
+    const cache = await dir('cache');
+    const go = await fakeGo('1.19.4');
+    await assert.rejects(
+      ensureTemporalCli(offline(cache, { PATH: `${go.bin}:${SYSTEM_PATH}` }, { build: true })),
+      /Go >= 1\.22 is required, found 1\.19/,
+    );
+    await assert.rejects(fs.access(go.calls), 'go install never ran');
+  });
+
+  it('go-installs the pinned CLI into the cache once, then serves it from the cache', async () => {
+    const cache = await dir('cache');
+    const go = await fakeGo('1.26.8');
+    const messages: string[] = [];
+    const options = offline(cache, { PATH: `${go.bin}:${SYSTEM_PATH}` }, { build: true, log: (m) => messages.push(m) });
+    const built = await ensureTemporalCli(options);
+    assert.equal(built, path.join(cache, 'bin', 'temporal'));
+    assert.equal(execFileSync(built).toString().trim(), 'built');
+    assert.match(await fs.readFile(go.calls, 'utf8'), /^install github\.com\/temporalio\/cli\/cmd\/temporal@v1\.5\.1 GOBIN=/);
+    assert.ok(messages.some((m) => /several minutes/.test(m)), 'announces the slow build');
+
+    messages.length = 0;
+    assert.equal(await ensureTemporalCli(options), built);
+    assert.equal((await fs.readFile(go.calls, 'utf8')).trim().split('\n').length, 1, 'second call did not build');
+    assert.deepEqual(messages, [], 'silent when nothing is built');
+    assert.deepEqual((await fs.readdir(path.join(cache, 'bin'))).sort(), ['temporal'], 'no temp dirs left behind');
+  });
+
+  it('builds once when several callers race, the others wait on the lock', async () => {
+    const cache = await dir('cache');
+    const go = await fakeGo('1.22.0', 1);
+    const options = offline(cache, { PATH: `${go.bin}:${SYSTEM_PATH}` }, { build: true });
+    const results = await Promise.all([ensureTemporalCli(options), ensureTemporalCli(options), ensureTemporalCli(options)]);
+    assert.deepEqual(new Set(results), new Set([path.join(cache, 'bin', 'temporal')]));
+    assert.equal((await fs.readFile(go.calls, 'utf8')).trim().split('\n').length, 1);
+  });
+
+  it('takes over a lock left by a dead process', async () => {
+    const cache = await dir('cache');
+    const go = await fakeGo('1.22.0');
+    await fs.mkdir(path.join(cache, 'locks'), { recursive: true });
+    const deadPid = execFileSync('/bin/sh', ['-c', 'echo $$']).toString().trim();
+    await fs.writeFile(path.join(cache, 'locks', 'temporal.lock'), `${deadPid}\n`);
+    const built = await ensureTemporalCli(offline(cache, { PATH: `${go.bin}:${SYSTEM_PATH}` }, { build: true }));
+    assert.equal(built, path.join(cache, 'bin', 'temporal'));
+    await assert.rejects(fs.access(path.join(cache, 'locks', 'temporal.lock')), 'lock released');
+  });
+
+  it('fetches the test server jars with mvn and writes a wrapper that runs TestServer with the args', async () => {
+    const cache = await dir('cache');
+    const tools = await dir('fake-java');
+    const mvnCalls = path.join(tools, 'mvn.log');
+    await script(
+      path.join(tools, 'mvn'),
+      [
+        `echo "$@" >> ${mvnCalls}`,
+        'for arg in "$@"; do case "$arg" in -DoutputDirectory=*) out="${arg#-DoutputDirectory=}";; esac; done',
+        'touch "$out/temporal-test-server-1.38.0.jar" "$out/grpc-core-1.76.0.jar"',
+      ].join('\n'),
+    );
+    await script(path.join(tools, 'java'), 'echo "java $*"');
+    const env = { PATH: `${tools}:${SYSTEM_PATH}` };
+    const wrapper = await ensureTestServer(offline(cache, env, { build: true }));
+    assert.equal(wrapper, path.join(cache, 'bin', 'temporal-test-server'));
+    assert.match(await fs.readFile(mvnCalls, 'utf8'), /-f \S+scripts\/maven\/pom\.xml dependency:copy-dependencies/);
+    assert.deepEqual((await fs.readdir(path.join(cache, 'test-server', 'lib'))).sort(), [
+      'grpc-core-1.76.0.jar',
+      'temporal-test-server-1.38.0.jar',
+    ]);
+    const output = execFileSync(wrapper, ['7234', '--enable-time-skipping'], { env }).toString().trim();
+    const lib = await fs.realpath(path.join(cache, 'test-server', 'lib'));
+    assert.equal(output, `java -cp ${lib}/* io.temporal.testserver.TestServer 7234 --enable-time-skipping`);
+  });
+
+  it('reports a failing mvn with its output', async () => {
+    const cache = await dir('cache');
+    const tools = await dir('fake-java');
+    await script(path.join(tools, 'mvn'), 'echo "Could not resolve dependencies for project" >&2; exit 1');
+    await script(path.join(tools, 'java'), 'exit 0');
+    await assert.rejects(
+      ensureTestServer(offline(cache, { PATH: `${tools}:${SYSTEM_PATH}` }, { build: true })),
+      (err: unknown) => err instanceof ProvisionError && /mvn failed \(exit 1\)/.test(err.message) && /Java 17 and Maven/.test(err.message),
+    );
+  });
+});
+
+describe('helpers', () => {
+  it('parses go version output', () => {
+    assert.deepEqual(parseGoVersion('go version go1.22.3 linux/amd64'), [1, 22]);
+    assert.deepEqual(parseGoVersion('go version go1.26.8 linux/amd64'), [1, 26]);
+    assert.equal(parseGoVersion('bash: go: not found'), undefined);
+  });
+
+  it('findOnPath ignores empty PATH entries and missing dirs', async () => {
+    const bin = await dir('bin');
+    const tool = await script(path.join(bin, 'tool'), 'true');
+    assert.equal(await findOnPath('tool', `::${path.join(root, 'nope')}:${bin}`), tool);
+    assert.equal(await findOnPath('tool', undefined), undefined);
+  });
+});
