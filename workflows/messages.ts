@@ -48,9 +48,11 @@ export interface CheckStatus {
   threshold: number;
   comparator: string;
   outcome: CheckOutcome;
-  /** Consecutive non-pass evaluations so far. */
+  /** Consecutive evaluations with this same non-pass outcome. */
   streak: number;
   at: string;
+  /** Why there was no value (Prometheus error, empty result, missing baseline). */
+  detail?: string;
 }
 
 export interface WeightChange {
@@ -93,10 +95,14 @@ export interface RolloutResult {
   finalWeight: number;
   timeline: WeightChange[];
   checks: CheckStatus[];
+  /** How many times the rollout continued as new to keep its history short. */
+  continuedAsNew: number;
 }
 
 export interface RolloutInput {
   spec: RolloutSpec;
+  /** Tuning that is not part of the spec; tests use it to force continue-as-new early. */
+  limits?: { maxHistoryEvents?: number };
   /** Set by continue-as-new only: the state carried over from the previous run. */
   carried?: unknown;
 }

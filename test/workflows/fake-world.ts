@@ -1,0 +1,103 @@
+/**
+ * Test doubles for the rollout activities: a small simulated world with a canary weight and
+ * metric values that tests set, and a log of every activity call. Metric values are functions of
+ * the world's state (the canary weight) so a test can say "the canary fails once it has 20%".
+ */
+import type {
+  AlertInput,
+  HealthResult,
+  MetricQuery,
+  MetricSample,
+  QueryMetricsInput,
+  RolloutActivities,
+  RolloutRef,
+  SetWeightInput,
+  SetWeightResult,
+} from '../../activities/types';
+import type { MetricName } from '../../spec/types';
+
+/** Healthy values for every metric, in the spec's units (fractions, ms). */
+export const HEALTHY: Record<MetricName, number> = {
+  error_rate: 0.0002,
+  success_rate: 0.9998,
+  request_rate: 50,
+  p95_latency: 60,
+  p99_latency: 120,
+  cpu_usage: 0.3,
+  memory_usage: 0.4,
+  task_success_rate: 0.995,
+  cache_hit_rate: 0.95,
+  agent_health_score: 0.98,
+};
+
+/** What a metric query returns: a number, or a classified failure. */
+export type FakeValue = number | { status: Exclude<MetricSample['status'], 'ok'>; detail?: string };
+
+export interface Call {
+  activity: keyof RolloutActivities;
+  weight?: number;
+  alert?: { severity: string; name: string; reason: string };
+}
+
+export class FakeWorld {
+  weight = 0;
+  canaryRunning = false;
+  promoted = false;
+  calls: Call[] = [];
+  /** Override per metric; gets the query and the current weight. Default: HEALTHY. */
+  metric: (q: MetricQuery, weight: number) => FakeValue = (q) => HEALTHY[q.metric];
+
+  get weights(): number[] {
+    return this.calls.filter((c) => c.activity === 'setCanaryWeight').map((c) => c.weight ?? -1);
+  }
+
+  get alerts(): { severity: string; name: string; reason: string }[] {
+    return this.calls.flatMap((c) => (c.alert ? [c.alert] : []));
+  }
+
+  count(activity: keyof RolloutActivities): number {
+    return this.calls.filter((c) => c.activity === activity).length;
+  }
+
+  activities(): RolloutActivities {
+    return {
+      deployCanary: async (_: RolloutRef): Promise<void> => {
+        this.calls.push({ activity: 'deployCanary' });
+        this.canaryRunning = true;
+      },
+      checkCanaryHealth: async (_: RolloutRef): Promise<HealthResult> => {
+        this.calls.push({ activity: 'checkCanaryHealth' });
+        return { healthy: this.canaryRunning, detail: this.canaryRunning ? 'ok' : 'not running' };
+      },
+      setCanaryWeight: async (input: SetWeightInput): Promise<SetWeightResult> => {
+        this.calls.push({ activity: 'setCanaryWeight', weight: input.weight });
+        this.weight = input.weight;
+        return { weight: this.weight };
+      },
+      queryMetrics: async (input: QueryMetricsInput): Promise<MetricSample[]> => {
+        this.calls.push({ activity: 'queryMetrics', weight: this.weight });
+        return input.queries.map((q) => {
+          const v = this.metric(q, this.weight);
+          return typeof v === 'number' ? { ...q, status: 'ok', value: v } : { ...q, ...v };
+        });
+      },
+      promoteCanary: async (_: RolloutRef): Promise<void> => {
+        this.calls.push({ activity: 'promoteCanary' });
+        this.promoted = true;
+      },
+      terminateCanary: async (_: RolloutRef): Promise<void> => {
+        this.calls.push({ activity: 'terminateCanary' });
+        this.canaryRunning = false;
+      },
+      sendAlert: async (input: AlertInput): Promise<void> => {
+        this.calls.push({
+          activity: 'sendAlert',
+          alert: { severity: input.severity, name: input.name, reason: input.reason },
+        });
+      },
+      resolveAlerts: async (_: RolloutRef & { keep?: string[] }): Promise<void> => {
+        this.calls.push({ activity: 'resolveAlerts' });
+      },
+    };
+  }
+}

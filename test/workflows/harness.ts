@@ -1,0 +1,75 @@
+/**
+ * Runs rollout workflows on the time-skipping test server against a FakeWorld. The bundle is
+ * built once per test file; each rollout gets its own task queue so tests cannot steal tasks.
+ */
+import { randomUUID } from 'node:crypto';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { RolloutSpec } from '../../spec/types';
+import { canaryRollout } from '../../workflows';
+import type { RolloutResult } from '../../workflows/messages';
+import { FakeWorld } from './fake-world';
+
+export const MINUTE = 60_000;
+
+let bundle: WorkflowBundleWithSourceMap | undefined;
+
+/** Bundles the workflows once; the SDK's webpack build takes seconds. */
+export async function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+  return bundle;
+}
+
+const noop = (): void => undefined;
+const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop };
+
+export interface RolloutRun {
+  result: RolloutResult;
+  world: FakeWorld;
+  workflowId: string;
+  /** Minutes since the first timeline entry, and the weight set then. */
+  timeline: { minute: number; weight: number; reason: string }[];
+}
+
+/**
+ * Starts a rollout of `spec`, lets `drive` act on it (signals, env.sleep, changing the world),
+ * and returns the result once the workflow ends.
+ */
+export async function runRollout(
+  env: TestWorkflowEnvironment,
+  spec: RolloutSpec,
+  opts: {
+    world?: FakeWorld;
+    drive?: (handle: WorkflowHandle<typeof canaryRollout>, world: FakeWorld) => Promise<void>;
+    limits?: { maxHistoryEvents?: number };
+    workflowId?: string;
+  } = {},
+): Promise<RolloutRun> {
+  const world = opts.world ?? new FakeWorld();
+  const taskQueue = `test-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: world.activities(),
+  });
+  const workflowId = opts.workflowId ?? `rollout-${spec.service}-${randomUUID().slice(0, 8)}`;
+  const result = await worker.runUntil(async () => {
+    const handle = await env.client.workflow.start(canaryRollout, {
+      taskQueue,
+      workflowId,
+      args: [{ spec, limits: opts.limits }],
+    });
+    if (opts.drive) await opts.drive(handle, world);
+    return await handle.result();
+  });
+  const t0 = Date.parse(result.timeline[0]?.at ?? new Date().toISOString());
+  const timeline = result.timeline.map((c) => ({
+    // One decimal: activities take real milliseconds even while the test server skips time.
+    minute: Math.round(((Date.parse(c.at) - t0) / MINUTE) * 10) / 10,
+    weight: c.weight,
+    reason: c.reason,
+  }));
+  return { result, world, workflowId, timeline };
+}
