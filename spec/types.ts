@@ -3,8 +3,12 @@
  * validated a user's spec file. Every unit is resolved: durations are milliseconds, rates and
  * ratios are fractions (0.01 = 1%), latencies are milliseconds, weights are percent (0-100).
  *
- * This module is sandbox-safe (no Node APIs): workflows, activities and the client import it.
+ * The types are inferred from the one schema in ./schema (imported as a type only), so this
+ * module stays sandbox-safe and free of zod at run time: workflows, activities and the client
+ * import it.
  */
+import type { z } from 'zod';
+import type { rolloutSpecSchema } from './schema';
 
 /** Names of the metrics the validator knows. Queries for each live in `metrics.queries`. */
 export const METRIC_NAMES = [
@@ -21,154 +25,51 @@ export const METRIC_NAMES = [
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
+/** Comparison operators of rollback-trigger conditions. */
 export const COMPARATORS = ['>', '>=', '<', '<=', '==', '!='] as const;
 export type Comparator = (typeof COMPARATORS)[number];
 
-export type RollbackAction = 'immediate_rollback' | 'gradual_rollback';
+/** The normalized spec: the output of `rolloutSpecSchema`. */
+export type RolloutSpec = z.output<typeof rolloutSpecSchema>;
 
-/** A §6.1 rollback trigger: `metric op threshold` evaluated over `windowMs`. */
-export interface RollbackTrigger {
-  metric: MetricName;
-  op: Comparator;
-  threshold: number;
-  windowMs: number;
-  action: RollbackAction;
-  /** The condition as the user wrote it, for messages. */
-  condition: string;
-}
+/** What a user writes (YAML/JSON data): the input of `rolloutSpecSchema`. */
+export type RolloutSpecInput = z.input<typeof rolloutSpecSchema>;
 
-/** One traffic step held for a duration (seed §3.2 phases 1 and 2). */
-export interface TrafficPhase {
-  name: string;
-  weight: number;
-  durationMs: number;
-  /** Phase gate: canary error rate must stay at or below this (fraction). */
-  errorThreshold: number;
-  /** Phase gate: canary p95 latency must stay at or below this (ms). */
-  latencyThresholdMs: number;
-}
+/** A §6.1 rollback trigger: `metric op threshold` evaluated over `windowMs`; `condition` as written. */
+export type RollbackTrigger = RolloutSpec['rollbackTriggers'][number];
+
+export type RollbackAction = RollbackTrigger['action'];
+
+/**
+ * One traffic step held for a duration (seed §3.2 phases 1 and 2). `errorThreshold` is a
+ * fraction, `latencyThresholdMs` a p95 gate in ms.
+ */
+export type TrafficPhase = RolloutSpec['phases'][number];
 
 /** Seed §3.2 `full_rollout`: step from the last phase's weight to 100 in increments. */
-export interface FullRollout {
-  name: string;
-  incrementSize: number;
-  intervalMs: number;
-  /** Phase gate for every step of the full rollout (fraction). */
-  maxErrorRate: number;
-  /** Phase gate on p95 latency (ms); defaults to the p95 validation threshold. */
-  latencyThresholdMs: number;
-}
+export type FullRollout = RolloutSpec['fullRollout'];
 
-/** Seed §4.2 validation thresholds. */
-export interface ValidationThresholds {
-  errorRate: { warning: number; critical: number };
-  latency: { p95ThresholdMs: number; p99ThresholdMs: number };
-  resourceUsage: { cpuThreshold: number; memoryThreshold: number };
-  businessMetrics: { minTaskSuccessRate: number; minCacheHitRate: number; minAgentHealth: number };
-}
+/** Seed §4.2 validation thresholds (fractions and ms). */
+export type ValidationThresholds = RolloutSpec['validation'];
 
 /** Seed §5.2 canary-vs-baseline comparison. */
-export interface BaselineComparison {
-  enabled: boolean;
-  /** Alert when canary error rate exceeds the baseline's by more than this (fraction, 0.001 = 0.1 pp). */
-  maxErrorRateIncrease: number;
-  /** Alert when canary p95/p99 latency exceeds the baseline's by more than this ratio (0.2 = 20%). */
-  maxLatencyIncrease: number;
-}
+export type BaselineComparison = RolloutSpec['baseline'];
 
 /**
  * What a check with no data (empty result, NaN, Prometheus down) does. It never counts as a pass:
  * the phase cannot advance while a check is inconclusive. After `consecutiveLimit` inconclusive
  * analyses in a row the action is taken.
  */
-export interface NoDataPolicy {
-  action: 'rollback' | 'pause' | 'hold';
-  consecutiveLimit: number;
-}
+export type NoDataPolicy = RolloutSpec['noData'];
 
-export type TrafficTarget =
-  | {
-      kind: 'haproxy';
-      /** Runtime API address: `host:port` or an absolute unix socket path. */
-      runtimeApi: string;
-      backend: string;
-      stableServer: string;
-      canaryServer: string;
-    }
-  | {
-      kind: 'webhook';
-      url: string;
-      /** Name of the worker environment variable holding the HMAC secret (never the secret itself). */
-      secretEnv: string;
-    };
+/** How the canary weight is set: HAProxy runtime API or a signed webhook. */
+export type TrafficTarget = RolloutSpec['traffic'];
 
-export type PlatformTarget =
-  | {
-      kind: 'process';
-      /** Command line that starts one instance; `{{version}}`, `{{port}}` are substituted. */
-      command: string[];
-      cwd?: string;
-      env?: Record<string, string>;
-      stablePort: number;
-      canaryPort: number;
-      /** Path polled for health on the canary, e.g. `/healthz`. */
-      healthPath: string;
-      /** File where process ids are kept so a restarted worker finds them. */
-      stateDir: string;
-    }
-  | {
-      kind: 'command';
-      deploy: string[];
-      healthCheck: string[];
-      promote: string[];
-      terminate: string[];
-      timeoutMs: number;
-    }
-  | {
-      kind: 'webhook';
-      url: string;
-      secretEnv: string;
-    };
+/** How the canary is deployed, checked, promoted and terminated. */
+export type PlatformTarget = RolloutSpec['platform'];
 
-export interface MetricsSource {
-  prometheusUrl: string;
-  /** The label that tells canary from baseline series, e.g. `version` or `track`. */
-  versionLabel: string;
-  /**
-   * PromQL templates per metric; `null` disables a metric. Placeholders: `{{service}}`,
-   * `{{version}}`, `{{versionLabel}}`, `{{window}}` (a PromQL duration such as `5m`).
-   */
-  queries: Record<MetricName, string | null>;
-  /** Window used by validation checks that have no trigger of their own (ms). */
-  defaultWindowMs: number;
-  queryTimeoutMs: number;
-}
+/** Where metrics come from; `queries` holds a PromQL template per metric (`null` = disabled). */
+export type MetricsSource = RolloutSpec['metrics'];
 
-export interface AlertSettings {
-  /** Alertmanager base URL; alerts are logged only when absent. */
-  alertmanagerUrl?: string;
-  /** Extra labels on every alert. */
-  labels: Record<string, string>;
-}
-
-export interface RolloutSpec {
-  service: string;
-  stable: { version: string };
-  canary: { version: string };
-  traffic: TrafficTarget;
-  platform: PlatformTarget;
-  metrics: MetricsSource;
-  warmup: { durationMs: number };
-  phases: TrafficPhase[];
-  fullRollout: FullRollout;
-  /** How often the analysis runs while traffic is on the canary (ms). */
-  analysisIntervalMs: number;
-  /** How many consecutive gate/validation failures of one check lead to a gradual rollback. */
-  failureLimit: number;
-  validation: ValidationThresholds;
-  rollbackTriggers: RollbackTrigger[];
-  gradualRollback: { stepSize: number; intervalMs: number };
-  baseline: BaselineComparison;
-  noData: NoDataPolicy;
-  alerts: AlertSettings;
-}
+/** Alertmanager URL (optional: alerts are logged only when absent) and extra labels. */
+export type AlertSettings = RolloutSpec['alerts'];
