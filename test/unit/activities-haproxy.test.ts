@@ -93,7 +93,7 @@ describe('setCanaryWeight with a real HAProxy', () => {
   it('is idempotent and reaches both ends (0 and 100)', async () => {
     const spec = specFor(haproxy.runtimeApi);
     for (const w of [100, 100, 0, 0, 5]) {
-      const result = await env.run(activities.setCanaryWeight, { rolloutId: 'rollout-checkout', spec, weight: w });
+      const result: { weight: number } = await env.run(activities.setCanaryWeight, { rolloutId: 'rollout-checkout', spec, weight: w });
       assert.equal(result.weight, w);
       assert.equal(await getWeight(haproxy.runtimeApi, 'app/stable'), 100 - w);
     }
