@@ -1,0 +1,141 @@
+/**
+ * Where the demo stack keeps its state and which ports its parts use. Defaults are fixed so the
+ * demo URLs are predictable; every port can be overridden (tests pass free ports).
+ *
+ * Environment: PHOENIX_STACK_DIR (default `<repo>/.stack`), PHOENIX_STACK_PORTS (JSON, partial
+ * port map), LOAD_RATE (requests/s of the load generator). Flags of scripts/stack.ts win over env.
+ */
+import * as path from 'node:path';
+import { z } from 'zod';
+
+/** Repository root (this file lives in `<root>/scripts/stack/`). */
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+/** The demo's fixed default ports; all bound on 127.0.0.1. */
+export const DEFAULT_PORTS = {
+  temporal: 7233,
+  temporalUi: 8233,
+  prometheus: 9090,
+  alertmanager: 9093,
+  haproxyFrontend: 8080,
+  haproxyRuntimeApi: 9999,
+  stable: 8081,
+  canary: 8082,
+  workerMetrics: 9464,
+} as const;
+
+/** HAProxy backend and server names the rollout's traffic target refers to. */
+export const HAPROXY_NAMES = { backend: 'checkout', stableServer: 'stable', canaryServer: 'canary' } as const;
+
+/** Longest unix socket path we bind (sun_path is 108 bytes on Linux, including the NUL). */
+export const MAX_SOCKET_PATH = 100;
+
+export type PortName = keyof typeof DEFAULT_PORTS;
+export type StackPorts = Record<PortName, number>;
+
+const port = z.number().int().min(1).max(65535);
+const portsSchema = z
+  .object(Object.fromEntries(Object.keys(DEFAULT_PORTS).map((k) => [k, port.optional()])) as Record<PortName, z.ZodOptional<typeof port>>)
+  .strict();
+
+/** Resolved stack settings. */
+export interface StackConfig {
+  readonly dir: string;
+  readonly ports: Readonly<StackPorts>;
+  readonly service: string;
+  readonly stableVersion: string;
+  readonly canaryVersion: string;
+  readonly loadRate: number;
+  /** Start the worker (when worker/main.ts exists). */
+  readonly worker: boolean;
+  readonly load: boolean;
+}
+
+/** Thrown when a stack option is invalid; the message names the flag or variable. */
+export class StackConfigError extends Error {
+  override readonly name = 'StackConfigError';
+}
+
+/** Options as given on the command line (strings or absent). */
+export interface StackFlags {
+  dir?: string;
+  ports?: string;
+  loadRate?: string;
+  worker?: boolean;
+  load?: boolean;
+}
+
+/** Merges flags, environment and defaults; fails naming the offending flag/variable. */
+export function resolveStackConfig(flags: StackFlags, env: NodeJS.ProcessEnv): StackConfig {
+  const dir = path.resolve(flags.dir || env.PHOENIX_STACK_DIR || path.join(REPO_ROOT, '.stack'));
+  // The flag, when given, replaces the env map entirely.
+  const override = flags.ports
+    ? parsePorts(flags.ports, '--ports')
+    : parsePorts(env.PHOENIX_STACK_PORTS, 'PHOENIX_STACK_PORTS');
+  const ports: StackPorts = { ...DEFAULT_PORTS, ...override };
+  const clash = findClash(ports);
+  if (clash) throw new StackConfigError(`ports: ${clash[0]} and ${clash[1]} both use port ${ports[clash[0]]}`);
+  const rateText = flags.loadRate ?? env.LOAD_RATE ?? '50';
+  const loadRate = Number(rateText);
+  if (!(loadRate > 0)) throw new StackConfigError(`--load-rate (env LOAD_RATE): must be a positive number, got "${rateText}"`);
+  return Object.freeze({
+    dir,
+    ports: Object.freeze(ports),
+    service: 'checkout',
+    stableVersion: 'v1',
+    canaryVersion: 'v2',
+    loadRate,
+    worker: flags.worker ?? true,
+    load: flags.load ?? true,
+  });
+}
+
+function parsePorts(text: string | undefined, source: string): Partial<StackPorts> {
+  if (!text) return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new StackConfigError(`${source}: not valid JSON (expected e.g. {"haproxyFrontend": 18080})`);
+  }
+  const parsed = portsSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) =>
+      i.code === 'unrecognized_keys' ? `unknown port name(s) ${i.keys.join(', ')}` : `${i.path.join('.')}: ${i.message}`,
+    );
+    throw new StackConfigError(`${source}: ${issues.join('; ')} (known: ${Object.keys(DEFAULT_PORTS).join(', ')})`);
+  }
+  return Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined)) as Partial<StackPorts>;
+}
+
+function findClash(ports: StackPorts): [PortName, PortName] | undefined {
+  const seen = new Map<number, PortName>();
+  for (const [name, value] of Object.entries(ports) as [PortName, number][]) {
+    const other = seen.get(value);
+    if (other) return [other, name];
+    seen.set(value, name);
+  }
+  return undefined;
+}
+
+/** File layout of a stack directory. */
+export function stackPaths(dir: string) {
+  return {
+    dir,
+    pids: path.join(dir, 'pids'),
+    logs: path.join(dir, 'logs'),
+    config: path.join(dir, 'config'),
+    data: path.join(dir, 'data'),
+    endpoints: path.join(dir, 'endpoints.json'),
+    temporalDb: path.join(dir, 'temporal.db'),
+    haproxySocket: path.join(dir, 'haproxy.sock'),
+    loadStats: path.join(dir, 'load-stats.json'),
+    /** Where the rollout's `process` platform keeps canary pids. */
+    platformState: path.join(dir, 'platform'),
+    demoSpec: path.join(dir, 'demo-stack.yaml'),
+    pidFile: (part: string) => path.join(dir, 'pids', `${part}.pid`),
+    logFile: (part: string) => path.join(dir, 'logs', `${part}.log`),
+  };
+}
+
+export type StackPaths = ReturnType<typeof stackPaths>;

@@ -1,0 +1,85 @@
+/** `<stack dir>/endpoints.json`: the address of every part, for tests, the demo and humans. */
+import * as fs from 'node:fs/promises';
+import { HAPROXY_NAMES, MAX_SOCKET_PATH, type StackConfig, type StackPaths, type StackPorts } from './config';
+
+/** Addresses of a demo instance. */
+export interface DemoInstanceEndpoints {
+  version: string;
+  url: string;
+  health: string;
+  metrics: string;
+  /** Admin routes share the service port: POST <admin>/faults, GET <admin>/stats. */
+  admin: string;
+}
+
+/** The content of endpoints.json. */
+export interface StackEndpoints {
+  dir: string;
+  writtenAt: string;
+  ports: StackPorts;
+  /** gRPC frontend `host:port`. */
+  temporal: string;
+  temporalNamespace: string;
+  temporalUi: string;
+  prometheus: string;
+  alertmanager: string;
+  haproxyFrontend: string;
+  /** `host:port` of the runtime API (admin level). */
+  haproxyRuntimeApi: string;
+  /** Unix socket of the runtime API, when the path is short enough for a socket. */
+  haproxyRuntimeSocket: string | null;
+  haproxyBackend: { backend: string; stableServer: string; canaryServer: string };
+  demo: { service: string; stable: DemoInstanceEndpoints; canary: DemoInstanceEndpoints };
+  workerMetrics: string;
+  loadStats: string;
+  /** The demo rollout spec rendered for these ports. */
+  demoSpec: string;
+  platformStateDir: string;
+  logs: string;
+}
+
+function demoInstance(version: string, port: number): DemoInstanceEndpoints {
+  const url = `http://127.0.0.1:${port}`;
+  return { version, url, health: `${url}/healthz`, metrics: `${url}/metrics`, admin: `${url}/admin` };
+}
+
+/** Builds the endpoints document of a stack. */
+export function stackEndpoints(config: StackConfig, paths: StackPaths): StackEndpoints {
+  const p = config.ports;
+  return {
+    dir: paths.dir,
+    writtenAt: new Date().toISOString(),
+    ports: { ...p },
+    temporal: `127.0.0.1:${p.temporal}`,
+    temporalNamespace: 'default',
+    temporalUi: `http://127.0.0.1:${p.temporalUi}`,
+    prometheus: `http://127.0.0.1:${p.prometheus}`,
+    alertmanager: `http://127.0.0.1:${p.alertmanager}`,
+    haproxyFrontend: `http://127.0.0.1:${p.haproxyFrontend}`,
+    haproxyRuntimeApi: `127.0.0.1:${p.haproxyRuntimeApi}`,
+    haproxyRuntimeSocket: paths.haproxySocket.length <= MAX_SOCKET_PATH ? paths.haproxySocket : null,
+    haproxyBackend: { ...HAPROXY_NAMES },
+    demo: {
+      service: config.service,
+      stable: demoInstance(config.stableVersion, p.stable),
+      canary: demoInstance(config.canaryVersion, p.canary),
+    },
+    workerMetrics: `http://127.0.0.1:${p.workerMetrics}/metrics`,
+    loadStats: paths.loadStats,
+    demoSpec: paths.demoSpec,
+    platformStateDir: paths.platformState,
+    logs: paths.logs,
+  };
+}
+
+/** Reads endpoints.json; undefined when absent. */
+export async function readEndpoints(file: string): Promise<StackEndpoints | undefined> {
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as StackEndpoints);
+}
+
+/** Writes endpoints.json atomically. */
+export async function writeEndpoints(file: string, endpoints: StackEndpoints): Promise<void> {
+  await fs.writeFile(`${file}.tmp`, `${JSON.stringify(endpoints, null, 2)}\n`);
+  await fs.rename(`${file}.tmp`, file);
+}

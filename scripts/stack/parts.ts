@@ -1,0 +1,281 @@
+/**
+ * The parts of the demo stack: how each is started (detached), probed for readiness, found
+ * running, and stopped. The order of {@link STACK_PARTS} is the start order; `down` reverses it.
+ */
+import { existsSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import {
+  isInstanceRunning,
+  readInstanceState,
+  startInstance,
+  stateFileFor,
+  stopInstance,
+} from '../../activities/platform';
+import { startTemporalDevServer, stopDetachedDevServer, waitForDevServer } from '../temporal-server';
+import type { StackBinaries } from './binaries';
+import { REPO_ROOT, type StackConfig, type StackPaths } from './config';
+import { launchDetached, runningPid, stopByPidFile } from './processes';
+import { haproxyCommand, httpOk, tcpOpen } from './readiness';
+
+/** Everything a part needs to act. */
+export interface StackContext {
+  config: StackConfig;
+  paths: StackPaths;
+  /** Resolved lazily: `down` and `status` must work without the binaries installed. */
+  binaries: () => StackBinaries;
+  env: NodeJS.ProcessEnv;
+}
+
+/** One part of the stack. */
+export interface StackPart {
+  name: string;
+  /** Later stages start after every part of earlier stages is ready. */
+  stage: number;
+  /** The port that must be free before starting (so a foreign listener is reported clearly). */
+  port?: (ctx: StackContext) => number;
+  enabled(ctx: StackContext): boolean;
+  logFile(ctx: StackContext): string;
+  /** Pid when running, else undefined. */
+  running(ctx: StackContext): Promise<number | undefined>;
+  start(ctx: StackContext): Promise<void>;
+  /** One readiness probe; throws with the reason when not ready. */
+  probe(ctx: StackContext): Promise<void>;
+  readyTimeoutMs: number;
+  /** Stops the part; returns the pid it stopped, undefined when it was not running. */
+  stop(ctx: StackContext): Promise<number | undefined>;
+}
+
+const HOST = '127.0.0.1';
+const NODE_TSX = [process.execPath, '--import', 'tsx'];
+
+/** A part run by {@link launchDetached} and tracked by `<dir>/pids/<name>.pid`. */
+function detachedPart(
+  name: string,
+  stage: number,
+  def: {
+    port?: (ctx: StackContext) => number;
+    enabled?: (ctx: StackContext) => boolean;
+    command: (ctx: StackContext) => { command: string; args: string[]; env?: NodeJS.ProcessEnv };
+    probe: (ctx: StackContext) => Promise<void>;
+    readyTimeoutMs?: number;
+  },
+): StackPart {
+  return {
+    name,
+    stage,
+    ...(def.port ? { port: def.port } : {}),
+    enabled: def.enabled ?? (() => true),
+    logFile: (ctx) => ctx.paths.logFile(name),
+    running: (ctx) => runningPid(ctx.paths.pidFile(name)),
+    async start(ctx) {
+      const { command, args, env } = def.command(ctx);
+      await launchDetached({
+        command,
+        args,
+        cwd: REPO_ROOT,
+        env: env ?? ctx.env,
+        pidFile: ctx.paths.pidFile(name),
+        logFile: ctx.paths.logFile(name),
+      });
+    },
+    probe: def.probe,
+    readyTimeoutMs: def.readyTimeoutMs ?? 30_000,
+    stop: (ctx) => stopByPidFile(ctx.paths.pidFile(name)),
+  };
+}
+
+const temporal: StackPart = {
+  name: 'temporal',
+  stage: 1,
+  port: (ctx) => ctx.config.ports.temporal,
+  enabled: () => true,
+  logFile: (ctx) => ctx.paths.logFile('temporal'),
+  running: (ctx) => runningPid(ctx.paths.pidFile('temporal')),
+  async start(ctx) {
+    // Waits for the frontend and the search attributes itself.
+    await startTemporalDevServer({
+      port: ctx.config.ports.temporal,
+      uiPort: ctx.config.ports.temporalUi,
+      dbFile: ctx.paths.temporalDb,
+      ip: HOST,
+      detached: true,
+      pidFile: ctx.paths.pidFile('temporal'),
+      logFile: ctx.paths.logFile('temporal'),
+      startTimeoutMs: 90_000,
+    });
+  },
+  async probe(ctx) {
+    await waitForDevServer(`${HOST}:${ctx.config.ports.temporal}`, { timeoutMs: 2_000 });
+    await httpOk(`http://${HOST}:${ctx.config.ports.temporalUi}/`);
+  },
+  readyTimeoutMs: 90_000,
+  stop: async (ctx) => {
+    const pid = await runningPid(ctx.paths.pidFile('temporal'));
+    await stopDetachedDevServer(ctx.paths.pidFile('temporal'));
+    return pid;
+  },
+};
+
+const prometheus = detachedPart('prometheus', 1, {
+  port: (ctx) => ctx.config.ports.prometheus,
+  command: (ctx) => ({
+    command: ctx.binaries().prometheus,
+    args: [
+      `--config.file=${path.join(ctx.paths.config, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(ctx.paths.data, 'prometheus')}`,
+      '--storage.tsdb.retention.time=2d',
+      `--web.listen-address=${HOST}:${ctx.config.ports.prometheus}`,
+      '--web.enable-lifecycle',
+    ],
+  }),
+  probe: (ctx) => httpOk(`http://${HOST}:${ctx.config.ports.prometheus}/-/ready`),
+});
+
+const alertmanager = detachedPart('alertmanager', 1, {
+  port: (ctx) => ctx.config.ports.alertmanager,
+  command: (ctx) => ({
+    command: ctx.binaries().alertmanager,
+    args: [
+      `--config.file=${path.join(ctx.paths.config, 'alertmanager.yml')}`,
+      `--storage.path=${path.join(ctx.paths.data, 'alertmanager')}`,
+      `--web.listen-address=${HOST}:${ctx.config.ports.alertmanager}`,
+      // A single local instance: no gossip port, nothing listening beyond the web port.
+      '--cluster.listen-address=',
+    ],
+  }),
+  probe: (ctx) => httpOk(`http://${HOST}:${ctx.config.ports.alertmanager}/-/ready`),
+});
+
+/** The stable demo argv, the same command line the demo spec's `process` platform uses. */
+export function demoServiceArgv(ctx: StackContext, version: string, port: number): string[] {
+  return [...NODE_TSX, 'demo/service.ts', '--service', ctx.config.service, '--version', version, '--port', String(port)];
+}
+
+const stableStateFile = (ctx: StackContext) => stateFileFor(ctx.paths.platformState, ctx.config.service, 'stable');
+const canaryStateFile = (ctx: StackContext) => stateFileFor(ctx.paths.platformState, ctx.config.service, 'canary');
+
+/** Running pid recorded in a `process` platform state file. */
+async function platformPid(file: string): Promise<number | undefined> {
+  const state = await readInstanceState(file);
+  return state && (await isInstanceRunning(state)) ? state.pid : undefined;
+}
+
+async function stopPlatformInstance(file: string): Promise<number | undefined> {
+  const state = await readInstanceState(file);
+  if (!state) return undefined;
+  const outcome = await stopInstance(state, 10_000);
+  await fs.rm(file, { force: true });
+  return outcome === 'stopped' ? state.pid : undefined;
+}
+
+/**
+ * The stable instance is recorded in the `process` platform's own state file, so a rollout's
+ * promotion can stop it and start the new version on the stable port.
+ */
+const stable: StackPart = {
+  name: 'stable',
+  stage: 1,
+  port: (ctx) => ctx.config.ports.stable,
+  enabled: () => true,
+  logFile: (ctx) => ctx.paths.logFile('stable'),
+  running: (ctx) => platformPid(stableStateFile(ctx)),
+  async start(ctx) {
+    await startInstance({
+      argv: demoServiceArgv(ctx, ctx.config.stableVersion, ctx.config.ports.stable),
+      version: ctx.config.stableVersion,
+      port: ctx.config.ports.stable,
+      cwd: REPO_ROOT,
+      env: ctx.env,
+      stateFile: stableStateFile(ctx),
+      logFile: ctx.paths.logFile('stable'),
+    });
+  },
+  probe: (ctx) => httpOk(`http://${HOST}:${ctx.config.ports.stable}/healthz`),
+  readyTimeoutMs: 30_000,
+  stop: (ctx) => stopPlatformInstance(stableStateFile(ctx)),
+};
+
+/** The canary is started by rollouts, never by `up`; `down` and `status` still cover it. */
+const canary: StackPart = {
+  name: 'canary',
+  stage: 1,
+  enabled: () => false,
+  logFile: (ctx) => path.join(ctx.paths.platformState, `${ctx.config.service}-canary.log`),
+  running: (ctx) => platformPid(canaryStateFile(ctx)),
+  async start() {
+    throw new Error('the canary is started by a rollout, not by the stack');
+  },
+  probe: (ctx) => httpOk(`http://${HOST}:${ctx.config.ports.canary}/healthz`),
+  readyTimeoutMs: 0,
+  stop: (ctx) => stopPlatformInstance(canaryStateFile(ctx)),
+};
+
+const haproxy = detachedPart('haproxy', 2, {
+  port: (ctx) => ctx.config.ports.haproxyFrontend,
+  command: (ctx) => ({
+    command: ctx.binaries().haproxy,
+    // -db: stay in the foreground, so the recorded pid is the process to stop.
+    args: ['-db', '-f', path.join(ctx.paths.config, 'haproxy.cfg')],
+  }),
+  async probe(ctx) {
+    await tcpOpen(HOST, ctx.config.ports.haproxyFrontend);
+    const info = await haproxyCommand(HOST, ctx.config.ports.haproxyRuntimeApi, 'show info');
+    if (!/^Name: HAProxy/m.test(info)) throw new Error(`runtime API answered unexpectedly: ${info.slice(0, 200)}`);
+  },
+});
+
+/** Environment of the worker: the stack's Temporal and the app-metrics port. */
+export function workerEnv(ctx: StackContext): NodeJS.ProcessEnv {
+  return {
+    ...ctx.env,
+    TEMPORAL_ADDRESS: `${HOST}:${ctx.config.ports.temporal}`,
+    TEMPORAL_NAMESPACE: 'default',
+    PHOENIX_METRICS_ADDRESS: `${HOST}:${ctx.config.ports.workerMetrics}`,
+    PHOENIX_METRICS_PORT: String(ctx.config.ports.workerMetrics),
+  };
+}
+
+const worker = detachedPart('worker', 3, {
+  port: (ctx) => ctx.config.ports.workerMetrics,
+  enabled: (ctx) => ctx.config.worker && existsSync(path.join(REPO_ROOT, 'worker', 'main.ts')),
+  command: (ctx) => ({ command: NODE_TSX[0] as string, args: [...NODE_TSX.slice(1), 'worker/main.ts'], env: workerEnv(ctx) }),
+  probe: (ctx) => httpOk(`http://${HOST}:${ctx.config.ports.workerMetrics}/metrics`),
+  // The worker bundles the workflow code before it polls: slow on a small machine.
+  readyTimeoutMs: 120_000,
+});
+
+const loadBase = detachedPart('load', 3, {
+  enabled: (ctx) => ctx.config.load,
+  command: (ctx) => ({
+    command: NODE_TSX[0] as string,
+    args: [
+      ...NODE_TSX.slice(1),
+      'demo/load.ts',
+      '--url',
+      `http://${HOST}:${ctx.config.ports.haproxyFrontend}/`,
+      '--rate',
+      String(ctx.config.loadRate),
+      '--stats-file',
+      ctx.paths.loadStats,
+    ],
+  }),
+  async probe(ctx) {
+    // Ready once a request went all the way through HAProxy to the stable instance.
+    const text = await fs.readFile(ctx.paths.loadStats, 'utf8').catch(() => '{}');
+    const stats = JSON.parse(text) as { counts?: Record<string, number>; updatedAt?: string };
+    if (!stats.counts?.['200']) throw new Error(`no successful request yet (counts ${JSON.stringify(stats.counts ?? {})})`);
+  },
+});
+
+const load: StackPart = {
+  ...loadBase,
+  async start(ctx) {
+    // A stats file left by an earlier run would make the new generator look ready at once.
+    await fs.rm(ctx.paths.loadStats, { force: true });
+    await loadBase.start(ctx);
+  },
+};
+
+/** Every part, in start order. */
+export const STACK_PARTS: readonly StackPart[] = [temporal, prometheus, alertmanager, stable, canary, haproxy, worker, load];
