@@ -1,0 +1,87 @@
+/** A real Alertmanager for tests: temp config (one no-op receiver) and storage, clustering off. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './free-port';
+import { httpOk, ProcessStartError, startManagedProcess } from './managed-process';
+
+/** Options of {@link startAlertmanager}. */
+export interface AlertmanagerOptions {
+  binary?: string;
+}
+
+/** A running Alertmanager. */
+export interface AlertmanagerHandle {
+  /** Base URL, e.g. `http://127.0.0.1:40125`. */
+  url: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/** A gettable alert as `GET /api/v2/alerts` lists it. */
+export interface ListedAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt: string;
+  status: { state: string };
+}
+
+const DEFAULT_BINARY = process.env.ALERTMANAGER_BIN ?? '/usr/bin/prometheus-alertmanager';
+
+/** Starts Alertmanager and waits for `/-/ready`; retries with a new port if the port was taken. */
+export async function startAlertmanager(opts: AlertmanagerOptions = {}): Promise<AlertmanagerHandle> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      lastError = err;
+      if (!(err instanceof ProcessStartError && /address already in use/i.test(err.output))) throw err;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(opts: AlertmanagerOptions): Promise<AlertmanagerHandle> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'phoenix-alertmanager-'));
+  const port = await freePort();
+  const configFile = path.join(dir, 'alertmanager.yml');
+  await writeFile(configFile, JSON.stringify({ route: { receiver: 'null' }, receivers: [{ name: 'null' }] }));
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    const proc = await startManagedProcess({
+      name: 'alertmanager',
+      command: opts.binary ?? DEFAULT_BINARY,
+      args: [
+        `--config.file=${configFile}`,
+        `--storage.path=${path.join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        // Empty: no gossip listener, so parallel instances cannot collide or cluster.
+        '--cluster.listen-address=',
+        '--log.level=warn',
+      ],
+      ready: () => httpOk(`${url}/-/ready`),
+      readyTimeoutMs: 30_000,
+    });
+    return {
+      url,
+      dir,
+      async stop() {
+        await proc.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Lists alerts (active by default) matching a filter such as `rollout_id="rollout-x"`. */
+export async function listAlerts(baseUrl: string, filter?: string): Promise<ListedAlert[]> {
+  const qs = filter ? `?filter=${encodeURIComponent(filter)}` : '';
+  const res = await fetch(`${baseUrl}/api/v2/alerts${qs}`);
+  if (!res.ok) throw new Error(`GET /api/v2/alerts → ${res.status}: ${await res.text()}`);
+  return (await res.json()) as ListedAlert[];
+}
