@@ -29,11 +29,11 @@ describe('alerts with a real Alertmanager', () => {
     const spec = rolloutSpec({ alerts: { alertmanagerUrl: am.url, labels: { team: 'payments', severity: 'ignored' } } });
     const rolloutId = 'rollout-checkout';
     const before = Date.now();
-    await env.run(activities.sendAlert, { rolloutId, spec, severity: 'warning', name: 'CanaryDegraded', reason: 'p95 300ms > 200ms' });
+    await env.run(activities.sendAlert, { rolloutId, spec, severity: 'warning' as const, name: 'CanaryDegraded', reason: 'p95 300ms > 200ms' });
     await env.run(activities.sendAlert, {
       rolloutId,
       spec,
-      severity: 'critical',
+      severity: 'critical' as const,
       name: 'CanaryRolledBack',
       reason: 'immediate_rollback: error_rate 5% > 1%',
     });
@@ -41,12 +41,12 @@ describe('alerts with a real Alertmanager', () => {
     await env.run(activities.sendAlert, {
       rolloutId,
       spec,
-      severity: 'critical',
+      severity: 'critical' as const,
       name: 'CanaryRolledBack',
       reason: 'immediate_rollback: error_rate 5% > 1%',
     });
     // Another rollout's alert must survive this rollout's resolution.
-    await env.run(activities.sendAlert, { rolloutId: 'rollout-other', spec, severity: 'info', name: 'CanaryDegraded', reason: 'x' });
+    await env.run(activities.sendAlert, { rolloutId: 'rollout-other', spec, severity: 'info' as const, name: 'CanaryDegraded', reason: 'x' });
 
     const active = await listAlerts(am.url, `rollout_id="${rolloutId}"`);
     assert.deepEqual(active.map((a) => a.labels.alertname).sort(), ['CanaryDegraded', 'CanaryRolledBack']);
@@ -55,7 +55,7 @@ describe('alerts with a real Alertmanager', () => {
       alertname: 'CanaryRolledBack',
       service: 'checkout',
       rollout_id: rolloutId,
-      severity: 'critical',
+      severity: 'critical' as const,
       team: 'payments',
     });
     assert.equal(rolledBack?.annotations.reason, 'immediate_rollback: error_rate 5% > 1%');
@@ -81,14 +81,14 @@ describe('alerts with a real Alertmanager', () => {
 
   it('only logs when no Alertmanager is configured', async () => {
     const spec = rolloutSpec();
-    await env.run(activities.sendAlert, { rolloutId: 'r', spec, severity: 'info', name: 'CanaryStarted', reason: 'start' });
+    await env.run(activities.sendAlert, { rolloutId: 'r', spec, severity: 'info' as const, name: 'CanaryStarted', reason: 'start' });
     await env.run(activities.resolveAlerts, { rolloutId: 'r', spec });
   });
 
   it('fails retryably when Alertmanager is unreachable', async () => {
     const spec = rolloutSpec({ alerts: { alertmanagerUrl: `http://127.0.0.1:${await freePort()}` } });
     await assert.rejects(
-      env.run(activities.sendAlert, { rolloutId: 'r', spec, severity: 'info', name: 'X', reason: 'y' }),
+      env.run(activities.sendAlert, { rolloutId: 'r', spec, severity: 'info' as const, name: 'X', reason: 'y' }),
       (err: unknown) => err instanceof ApplicationFailure && err.type === 'AlertDeliveryError' && !err.nonRetryable,
     );
   });
