@@ -9,7 +9,7 @@ import { loadClientConfig } from './config';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { normalizeRolloutId } from './ids';
 import { formatStatus, formatSummaryTable } from './render';
-import { describeCause, RolloutClient, ROLLOUT_STATES } from './rollouts';
+import { buildListQuery, describeCause, RolloutClient, ROLLOUT_STATES } from './rollouts';
 import { issuesOf, loadSpecFile } from './spec-input';
 import { watchRollout } from './watch';
 
@@ -100,7 +100,8 @@ export async function runCli(args: string[], io: CliIO): Promise<number> {
     .argument('<id>', 'rollout id or service')
     .option('--json', 'print the status as JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
-      const status: RolloutStatus = await (await getClient()).status(normalizeRolloutId(id));
+      const rolloutId = normalizeRolloutId(id);
+      const status: RolloutStatus = await (await getClient()).status(rolloutId);
       if (opts.json) println(JSON.stringify(status, null, 2));
       else for (const line of formatStatus(status)) println(line);
     });
@@ -112,7 +113,9 @@ export async function runCli(args: string[], io: CliIO): Promise<number> {
     .option('--service <service>', 'only rollouts of this service')
     .option('--json', 'print the list as JSON')
     .action(async (opts: { state?: RolloutState; service?: string; json?: boolean }) => {
-      const rows = await (await getClient()).list({ state: opts.state, service: opts.service });
+      const filter = { state: opts.state, service: opts.service };
+      buildListQuery(filter); // rejects a bad filter before connecting
+      const rows = await (await getClient()).list(filter);
       if (opts.json) println(JSON.stringify(rows, null, 2));
       else if (rows.length === 0) println('no rollouts');
       else for (const line of formatSummaryTable(rows)) println(line);

@@ -43,7 +43,7 @@ export function rolloutIdOfAlert(labels: Record<string, string>): string | null 
 
 /** Aborts every rollout named by a firing alert, once per rollout, with the alert name as reason. */
 export async function abortForAlerts(
-  rollouts: RolloutClient,
+  rollouts: Pick<RolloutClient, 'abort'>,
   payload: AlertmanagerPayload,
   log: FastifyBaseLogger,
 ): Promise<AlertAbortOutcome> {

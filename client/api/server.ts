@@ -37,8 +37,11 @@ declare module 'fastify' {
   }
 }
 
+/** What the API needs from a `RolloutClient` (tests pass doubles of just this). */
+export type RolloutOperations = Pick<RolloutClient, 'start' | 'list' | 'status' | 'pause' | 'resume' | 'abort' | 'promote'>;
+
 export interface ApiServerOptions {
-  rollouts: RolloutClient;
+  rollouts: RolloutOperations;
   logger: Logger;
   tokenHashes: readonly string[];
   hmacSecret?: string;
@@ -63,6 +66,13 @@ const operatorBody = z
   .strict();
 
 const SIGNALS = ['pause', 'resume', 'abort', 'promote'] as const;
+
+const ROUTES = new WeakMap<FastifyInstance, { method: string; url: string }[]>();
+
+/** Method and URL of every route the app registered (HEAD twins of GET routes left out). */
+export function registeredRoutes(app: FastifyInstance): readonly { method: string; url: string }[] {
+  return ROUTES.get(app) ?? [];
+}
 
 /** Loads the checked-in OpenAPI document (works from the sources and from `dist/`). */
 export function loadOpenApiDocument(): Record<string, unknown> {
@@ -104,6 +114,12 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
   });
   const idempotency = new IdempotencyCache(options.idempotencyTtlMs ?? 24 * 60 * 60 * 1000, options.now);
   const openapi = loadOpenApiDocument();
+
+  const routes: { method: string; url: string }[] = [];
+  ROUTES.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
+  });
 
   app.decorateRequest('rawBody', '');
   app.decorateRequest('rolloutId', undefined);

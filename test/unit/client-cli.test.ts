@@ -1,0 +1,197 @@
+/**
+ * The `phoenix` CLI in-process: argument parsing, exit codes and output, with a client double.
+ * One test uses the real Temporal client against a closed port (unreachable server).
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runCli, type CliIO } from '../../client/cli';
+import {
+  RolloutAlreadyFinishedError,
+  RolloutAlreadyRunningError,
+  RolloutNotFoundError,
+} from '../../client/errors';
+import type { RolloutClient } from '../../client/rollouts';
+import type { RolloutResult, RolloutStatus } from '../../workflows/messages';
+
+const GOOD = 'examples/demo-stack.yaml';
+
+function status(over: Partial<RolloutStatus> = {}): RolloutStatus {
+  return {
+    rolloutId: 'rollout-checkout',
+    service: 'checkout',
+    stableVersion: 'v1',
+    canaryVersion: 'v2',
+    state: 'progressing',
+    paused: false,
+    phase: 'initial_canary',
+    step: 1,
+    weight: 5,
+    phaseRemainingMs: 5000,
+    phaseDurationMs: 20000,
+    checks: [{ check: 'error_rate.critical', metric: 'error_rate', value: 0.002, threshold: 0.05, comparator: '<=', outcome: 'pass', streak: 0, at: '2026-01-01T00:00:00Z' }],
+    lastAnalysisAt: null,
+    rollbackReason: null,
+    rollbackAction: null,
+    timeline: [],
+    startedAt: '2026-01-01T00:00:00Z',
+    continuedAsNew: 0,
+    ...over,
+  };
+}
+
+async function run(args: string[], client?: Partial<Record<keyof RolloutClient, unknown>>, env: NodeJS.ProcessEnv = {}) {
+  let stdout = '';
+  let stderr = '';
+  let connects = 0;
+  const io: CliIO = {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    env: { USER: 'tester', TEMPORAL_CONFIG_FILE: '/nonexistent.toml', ...env },
+    stdoutIsTTY: false,
+    watchIntervalMs: 5,
+    connect: client
+      ? async () => {
+          connects++;
+          return { close: async () => undefined, ...client } as unknown as RolloutClient;
+        }
+      : undefined,
+  };
+  const code = await runCli(args, io);
+  return { code, stdout, stderr, connects: () => connects };
+}
+
+test('validate: a good file exits 0 and says so', async () => {
+  const r = await run(['validate', GOOD]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /valid \(checkout: v1 → v2\)/);
+});
+
+test('validate: a bad file exits 2 with one path: message line per problem', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'phoenix-cli-'));
+  const file = join(dir, 'bad.yaml');
+  writeFileSync(file, 'service: "has space"\nstable: v1\ncanary: v1\ntraffic: {kind: carrier-pigeon}\n');
+  const r = await run(['validate', file]);
+  assert.equal(r.code, 2);
+  const lines = r.stderr.trim().split('\n');
+  assert.ok(lines.length >= 3, r.stderr);
+  for (const line of lines) assert.match(line, /^[\w.[\]()]+: \S/, line);
+  assert.ok(lines.some((l) => l.startsWith('service: ')));
+  assert.ok(lines.some((l) => l.startsWith('traffic.kind: ')));
+  assert.equal(r.stdout, '');
+});
+
+test('validate: a missing file exits 2 naming it', async () => {
+  const r = await run(['validate', '/nonexistent/spec.yaml']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^\(file\): cannot read \/nonexistent\/spec.yaml: no such file\n$/);
+});
+
+test('usage errors exit 2 with one line and never connect', async () => {
+  const client = { abort: async () => assert.fail('must not be called') };
+  for (const args of [['abort', 'checkout'], ['frobnicate'], ['status'], ['list', '--state', 'sleepy'], ['pause', 'bad id'], ['abort', 'x', '--reason', '  '], []]) {
+    const r = await run(args, client);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.connects(), 0, args.join(' '));
+    if (args.length > 0) assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});
+
+test('--help exits 0 and documents the exit codes', async () => {
+  const r = await run(['--help']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /Exit codes: 0 ok/);
+});
+
+test('client errors map to exit codes 4 and 5 with one line on stderr', async () => {
+  const cases: [Error, number][] = [
+    [new RolloutNotFoundError('rollout-checkout'), 4],
+    [new RolloutAlreadyFinishedError('rollout-checkout', 'COMPLETED'), 5],
+    [new RolloutAlreadyRunningError('rollout-checkout', 'run-1'), 5],
+    [new Error('something odd'), 6],
+  ];
+  for (const [error, code] of cases) {
+    const r = await run(['pause', 'checkout'], { pause: async () => Promise.reject(error) });
+    assert.equal(r.code, code, error.name);
+    assert.equal(r.stderr, `phoenix: ${error.message}\n`);
+  }
+});
+
+test('signals accept a bare service name and pass reason and operator', async () => {
+  const calls: unknown[][] = [];
+  const client = {
+    pause: async (...a: unknown[]) => void calls.push(['pause', ...a]),
+    promote: async (...a: unknown[]) => void calls.push(['promote', ...a]),
+    abort: async (...a: unknown[]) => void calls.push(['abort', ...a]),
+  };
+  assert.equal((await run(['pause', 'checkout', '--reason', 'lunch'], client)).code, 0);
+  assert.equal((await run(['promote', 'rollout-checkout'], client)).code, 0);
+  const r = await run(['abort', 'checkout', '--reason', 'bad canary'], client);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, 'rollout-checkout: abort sent\n');
+  assert.deepEqual(calls, [
+    ['pause', 'rollout-checkout', { by: 'cli:tester', reason: 'lunch' }],
+    ['promote', 'rollout-checkout', { by: 'cli:tester' }],
+    ['abort', 'rollout-checkout', 'bad canary', 'cli:tester'],
+  ]);
+});
+
+test('status prints a readable view, --json the raw status', async () => {
+  const client = { status: async () => status() };
+  const text = await run(['status', 'checkout'], client);
+  assert.equal(text.code, 0);
+  assert.match(text.stdout, /rollout-checkout v1 → v2: progressing/);
+  assert.match(text.stdout, /weight: 5%/);
+  assert.match(text.stdout, /\[#{18}-{6}\] 75%/);
+  assert.match(text.stdout, /error_rate.critical: 0.00200 <= 0.05 pass/);
+  const json = await run(['status', 'checkout', '--json'], client);
+  assert.deepEqual(JSON.parse(json.stdout), status());
+});
+
+test('start prints the id; --wait exits 0 when promoted and 1 otherwise', async () => {
+  const started: unknown[] = [];
+  const client = (outcome: RolloutResult['outcome']) => ({
+    start: async (spec: { service: string }, opts: unknown) => {
+      started.push([spec.service, opts]);
+      return { rolloutId: 'rollout-checkout', runId: 'r1', reused: false };
+    },
+    result: async (): Promise<RolloutResult> => ({ outcome, reason: outcome === 'promoted' ? '' : 'error_rate > 1%', finalWeight: 0, timeline: [], checks: [], continuedAsNew: 0 }),
+  });
+  const plain = await run(['start', GOOD, '--idempotency-key', 'k1'], client('promoted'));
+  assert.equal(plain.code, 0);
+  assert.equal(plain.stdout, 'rollout-checkout\n');
+  assert.deepEqual(started[0], ['checkout', { idempotencyKey: 'k1' }]);
+  const ok = await run(['start', GOOD, '--wait'], client('promoted'));
+  assert.equal(ok.code, 0);
+  assert.match(ok.stdout, /rollout-checkout: promoted/);
+  const bad = await run(['start', GOOD, '--wait'], client('rolled_back'));
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, /rollout-checkout: rolled_back \(error_rate > 1%\)/);
+});
+
+test('watch (not a TTY) prints a line per change until the end, exit by outcome', async () => {
+  const frames = [status(), status({ phaseRemainingMs: 4000 }), status({ weight: 20, phase: 'expanded_canary' }), status({ state: 'aborted', weight: 0 })];
+  let i = 0;
+  const r = await run(['watch', 'checkout'], { status: async () => frames[Math.min(i++, frames.length - 1)] });
+  assert.equal(r.code, 1);
+  const lines = r.stdout.trim().split('\n');
+  // The countdown alone does not produce a line.
+  assert.equal(lines.length, 3, r.stdout);
+  assert.match(lines[0]!, /rollout-checkout state=progressing phase=initial_canary weight=5% left=5s error_rate.critical=0.00200:pass/);
+  assert.match(lines[2]!, /state=aborted/);
+});
+
+test('an unreachable server exits 3 with one line (real client, closed port)', async () => {
+  const port = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+  const r = await run(['status', 'checkout'], undefined, { TEMPORAL_ADDRESS: `127.0.0.1:${port}`, PHOENIX_CONNECT_TIMEOUT_MS: '1000' });
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, new RegExp(`^phoenix: cannot reach Temporal server at 127.0.0.1:${port}: .+\\n$`));
+});
