@@ -32,7 +32,7 @@ function steps(timeline: { minute: number; weight: number }[]): [number, number]
 
 describe('canaryRollout on the time-skipping server', () => {
   it('walks the default plan on the seed timings and promotes', async () => {
-    const run = await runRollout(env, seedSpec());
+    const run = await runRollout(env, seedSpec(), { record: 'default-plan-promoted' });
     assert.equal(run.result.outcome, 'promoted', run.result.reason);
     assert.deepEqual(steps(run.timeline), [
       [2, 5],
@@ -57,7 +57,7 @@ describe('canaryRollout on the time-skipping server', () => {
   it('rolls back at once on a critical error rate in phase 2', async () => {
     const world = new FakeWorld();
     world.metric = (q, weight) => (q.metric === 'error_rate' && q.target === 'canary' && weight >= 20 ? 0.05 : HEALTHY[q.metric]);
-    const run = await runRollout(env, seedSpec(), { world });
+    const run = await runRollout(env, seedSpec(), { world, record: 'immediate-rollback' });
     assert.equal(run.result.outcome, 'rolled_back');
     assert.match(run.result.reason, /error_rate > 1%|critical/);
     assert.deepEqual(
@@ -79,7 +79,7 @@ describe('canaryRollout on the time-skipping server', () => {
     const world = new FakeWorld();
     world.metric = (q, weight) =>
       q.metric === 'task_success_rate' && q.target === 'canary' && weight >= 60 ? 0.95 : HEALTHY[q.metric];
-    const run = await runRollout(env, seedSpec(), { world });
+    const run = await runRollout(env, seedSpec(), { world, record: 'gradual-rollback' });
     assert.equal(run.result.outcome, 'rolled_back');
     assert.match(run.result.reason, /task_success_rate < 98%/);
     const after60 = run.timeline.slice(run.timeline.findIndex((t) => t.weight === 60));
@@ -122,6 +122,7 @@ describe('canaryRollout on the time-skipping server', () => {
 
   it('pausing freezes the phase clock: a 15-min phase paused for 7 min ends 22 min after it began', async () => {
     const run = await runRollout(env, seedSpec(), {
+      record: 'pause-resume',
       drive: async (handle) => {
         await env.sleep(15 * MINUTE); // 3 minutes into phase 2 (which began at 12)
         await handle.signal(pauseSignal, { reason: 'investigating' });
@@ -147,6 +148,7 @@ describe('canaryRollout on the time-skipping server', () => {
 
   it('aborts while paused: traffic back to stable, canary gone, outcome aborted', async () => {
     const run = await runRollout(env, seedSpec(), {
+      record: 'abort-while-paused',
       drive: async (handle) => {
         await env.sleep(5 * MINUTE);
         await handle.signal(pauseSignal);
@@ -183,6 +185,7 @@ describe('canaryRollout on the time-skipping server', () => {
 
   it('promote skips to 100% and promotes the canary', async () => {
     const run = await runRollout(env, seedSpec(), {
+      record: 'promote-signal',
       drive: async (handle) => {
         await env.sleep(4 * MINUTE);
         await handle.signal(promoteSignal, { reason: 'hotfix, ship it' });
@@ -252,6 +255,7 @@ describe('canaryRollout on the time-skipping server', () => {
       noErrorRate(world);
       const run = await runRollout(env, seedSpec({ noData: { action: 'hold', consecutiveLimit: 3 } }), {
         world,
+        record: 'no-data-hold',
         drive: async (handle) => {
           await env.sleep(20 * MINUTE);
           const s = await handle.query(statusQuery);
@@ -309,6 +313,7 @@ describe('canaryRollout on the time-skipping server', () => {
   it('continues as new past its event budget and keeps its state', async () => {
     const run = await runRollout(env, seedSpec(), {
       limits: { maxHistoryEvents: 150 },
+      record: 'continue-as-new-first-run',
       drive: async (handle) => {
         await env.sleep(13 * MINUTE);
         await handle.signal(pauseSignal);

@@ -3,6 +3,9 @@
  * built once per test file; each rollout gets its own task queue so tests cannot steal tasks.
  */
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -12,6 +15,9 @@ import type { RolloutResult } from '../../workflows/messages';
 import { FakeWorld } from './fake-world';
 
 export const MINUTE = 60_000;
+
+/** Recorded histories of released workflow code; replay tests keep them working. */
+export const HISTORIES_DIR = path.join(__dirname, 'histories');
 
 let bundle: WorkflowBundleWithSourceMap | undefined;
 
@@ -44,6 +50,8 @@ export async function runRollout(
     drive?: (handle: WorkflowHandle<typeof canaryRollout>, world: FakeWorld) => Promise<void>;
     limits?: { maxHistoryEvents?: number };
     workflowId?: string;
+    /** With PHOENIX_RECORD_HISTORIES=1, saves the first run's history under this name for replay tests. */
+    record?: string;
   } = {},
 ): Promise<RolloutRun> {
   const world = opts.world ?? new FakeWorld();
@@ -62,7 +70,13 @@ export async function runRollout(
       args: [{ spec, limits: opts.limits }],
     });
     if (opts.drive) await opts.drive(handle, world);
-    return await handle.result();
+    const result = await handle.result();
+    if (opts.record && process.env.PHOENIX_RECORD_HISTORIES === '1') {
+      const first = env.client.workflow.getHandle(workflowId, handle.firstExecutionRunId);
+      await fs.mkdir(HISTORIES_DIR, { recursive: true });
+      await fs.writeFile(path.join(HISTORIES_DIR, `${opts.record}.json`), historyToJSON(await first.fetchHistory()));
+    }
+    return result;
   });
   const t0 = Date.parse(result.timeline[0]?.at ?? new Date().toISOString());
   const timeline = result.timeline.map((c) => ({
