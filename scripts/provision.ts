@@ -17,8 +17,10 @@ import * as path from 'node:path';
 
 /** Pinned CLI version: later tags carry a `replace` directive that `go install pkg@version` refuses. */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
-/** Oldest Go toolchain that builds the pinned CLI. */
+/** Oldest local Go accepted; it must be able to switch toolchains (Go >= 1.21). */
 export const MIN_GO_VERSION: readonly [number, number] = [1, 22];
+/** The pinned CLI's go.mod says `go 1.25.0`; an older local Go fetches that toolchain from the module proxy. */
+export const CLI_GO_VERSION: readonly [number, number] = [1, 25];
 /** Repository root (this file lives in `<root>/scripts/`). */
 export const REPO_ROOT = path.resolve(__dirname, '..');
 /** The checked-in pom that pins `io.temporal:temporal-test-server`. */
@@ -135,7 +137,7 @@ const CLI_TOOL: Tool = {
   sdkServerType: 'dev-server',
   build: buildCli,
   installHint:
-    'install Go >= 1.22 (https://go.dev/dl, or `apt-get install golang` if recent enough) so it can be built with ' +
+    'install Go >= 1.22 (Debian 12: `apt-get install -t bookworm-backports golang-1.23-go`, then put /usr/lib/go-1.23/bin on PATH) so it can be built with ' +
     `\`go install ${TEMPORAL_CLI_MODULE}\`, or install the Temporal CLI (https://temporal.io/setup/install-temporal-cli) ` +
     'and put `temporal` on PATH or set TEMPORAL_CLI_PATH',
 };
@@ -277,20 +279,27 @@ export function parseGoVersion(output: string): [number, number] | undefined {
   return match ? [Number(match[1]), Number(match[2])] : undefined;
 }
 
+function older(version: readonly [number, number], than: readonly [number, number]): boolean {
+  return version[0] < than[0] || (version[0] === than[0] && version[1] < than[1]);
+}
+
 async function buildCli(r: Resolved): Promise<string> {
   const go = await findOnPath('go', r.env.PATH);
   if (!go) throw new Error('`go` is not on PATH');
   const version = parseGoVersion((await run(go, ['version'], { env: r.env })).stdout);
-  if (!version || version[0] < MIN_GO_VERSION[0] || (version[0] === MIN_GO_VERSION[0] && version[1] < MIN_GO_VERSION[1])) {
+  if (!version || older(version, MIN_GO_VERSION)) {
     throw new Error(`Go >= ${MIN_GO_VERSION.join('.')} is required, found ${version ? version.join('.') : 'unknown version'}`);
   }
+  const goEnv: NodeJS.ProcessEnv = { GOFLAGS: [nonEmpty(r.env.GOFLAGS), '-modcacherw'].filter(Boolean).join(' ') };
+  // Distro and official Go ship GOTOOLCHAIN=local in go.env, which would refuse the CLI's `go 1.25.0` line.
+  if (older(version, CLI_GO_VERSION) && !nonEmpty(r.env.GOTOOLCHAIN)) goEnv.GOTOOLCHAIN = 'auto';
   // Build into a private dir and rename, so a concurrent reader never sees a half-written binary.
   const gobin = await fs.mkdtemp(path.join(r.binDir, '.go-build-'));
   try {
     r.log(`building the Temporal CLI with \`go install ${TEMPORAL_CLI_MODULE}\` — this takes several minutes on a cold cache`);
     const started = Date.now();
     const result = await run(go, ['install', TEMPORAL_CLI_MODULE], {
-      env: { ...r.env, GOBIN: gobin, GOFLAGS: [nonEmpty(r.env.GOFLAGS), '-modcacherw'].filter(Boolean).join(' ') },
+      env: { ...r.env, ...goEnv, GOBIN: gobin },
       timeoutMs: 60 * 60_000,
       onOutput: (line) => r.log(`go: ${line}`),
     });
