@@ -1,0 +1,206 @@
+/**
+ * The `process` platform with real processes: deploy, health (heartbeats, deadline, cancel),
+ * promote, terminate (process groups, SIGKILL escalation) and pid files surviving a "restart".
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { createActivities } from '../../activities';
+import { readInstanceState, startInstance } from '../../activities/platform';
+import type { RolloutSpec } from '../../spec/types';
+import { freePort } from '../helpers/free-port';
+import { rolloutSpec } from '../helpers/rollout-spec';
+
+// A service that answers with its version, serves /healthz after HEALTH_DELAY_MS, and has a
+// child process (to prove the whole group is stopped).
+const SERVICE = `
+const http = require('node:http');
+const { spawn } = require('node:child_process');
+const [port, version] = process.argv.slice(2);
+const readyAt = Date.now() + Number(process.env.HEALTH_DELAY_MS || 0);
+if (process.env.IGNORE_SIGTERM) process.on('SIGTERM', () => {});
+if (process.env.CRASH) process.exit(3);
+const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+require('node:fs').writeFileSync(process.env.CHILD_PID_FILE + '.' + port, String(child.pid));
+http.createServer((req, res) => {
+  if (req.url === '/healthz') return res.writeHead(Date.now() >= readyAt ? 200 : 503).end();
+  res.end(version);
+}).listen(Number(port), '127.0.0.1');
+`;
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitDead(pid: number, ms = 3000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !alive(pid);
+}
+
+describe('process platform', () => {
+  let dir: string;
+  let script: string;
+  const logger = pino({ level: 'silent' });
+  const quiet = { logger: new DefaultLogger('ERROR') };
+  const mkActivities = (registry = new Registry()) =>
+    createActivities({ logger, registry, env: process.env, stopGraceMs: 500, healthIntervalMs: 100 });
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'phoenix-process-platform-'));
+    script = path.join(dir, 'service.js');
+    await writeFile(script, SERVICE);
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function specFor(env: Record<string, string> = {}, service = 'checkout'): Promise<RolloutSpec> {
+    return rolloutSpec({
+      service,
+      platform: {
+        kind: 'process',
+        command: [process.execPath, script, '{{port}}', '{{version}}'],
+        env: { CHILD_PID_FILE: path.join(dir, `${service}-child`), ...env },
+        stablePort: await freePort(),
+        canaryPort: await freePort(),
+        healthPath: '/healthz',
+        stateDir: path.join(dir, 'state'),
+      },
+    });
+  }
+  const portsOf = (spec: RolloutSpec) => spec.platform as Extract<RolloutSpec['platform'], { kind: 'process' }>;
+
+  it('deploys, reports health with heartbeats, survives a worker restart, and terminates the group', async () => {
+    const spec = await specFor({ HEALTH_DELAY_MS: '600' });
+    const { canaryPort, stateDir } = portsOf(spec);
+    const registry = new Registry();
+    const activities = mkActivities(registry);
+    const input = { rolloutId: 'rollout-checkout', spec };
+    const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 30_000 }, quiet);
+    const heartbeats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => heartbeats.push(d));
+
+    await env.run(activities.deployCanary, input);
+    const state = await readInstanceState(path.join(stateDir, 'checkout-canary.json'));
+    assert.ok(state && alive(state.pid), 'pid file records a live process');
+    assert.equal(state.version, 'v2');
+
+    const health = await env.run(activities.checkCanaryHealth, input);
+    assert.equal(health.healthy, true, health.detail);
+    assert.ok(heartbeats.length >= 2, `expected heartbeats while waiting, got ${heartbeats.length}`);
+    assert.equal(await (await fetch(`http://127.0.0.1:${canaryPort}/`)).text(), 'v2');
+    assert.match(await registry.getSingleMetricAsString('phoenix_active_rollouts'), /phoenix_active_rollouts 1/);
+
+    // A new worker (fresh activities, same stateDir) finds the running canary instead of starting another.
+    const restarted = mkActivities();
+    await new MockActivityEnvironment(undefined, quiet).run(restarted.deployCanary, input);
+    assert.equal((await readInstanceState(path.join(stateDir, 'checkout-canary.json')))?.pid, state.pid);
+
+    const childPid = Number(await readFile(path.join(dir, `checkout-child.${canaryPort}`), 'utf8'));
+    assert.ok(alive(childPid));
+    await env.run(restarted.terminateCanary, input);
+    assert.ok(await waitDead(state.pid), 'canary stopped');
+    assert.ok(await waitDead(childPid), 'its child stopped too (process group)');
+    assert.equal(existsSync(path.join(stateDir, 'checkout-canary.json')), false);
+    await env.run(restarted.terminateCanary, input); // harmless when gone
+  });
+
+  it('promotes: replaces the stable instance with the canary version on the stable port', async () => {
+    const spec = await specFor({}, 'payments');
+    const { stablePort, canaryPort, stateDir } = portsOf(spec);
+    const activities = mkActivities();
+    const input = { rolloutId: 'rollout-payments', spec };
+    const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 30_000 }, quiet);
+    const oldStable = await startInstance({
+      argv: [process.execPath, script, String(stablePort), 'v1'],
+      version: 'v1',
+      port: stablePort,
+      env: { ...process.env, CHILD_PID_FILE: path.join(dir, 'payments-child') },
+      stateFile: path.join(stateDir, 'payments-stable.json'),
+      logFile: path.join(stateDir, 'payments-stable.log'),
+    });
+    await env.run(activities.deployCanary, input);
+    await env.run(activities.promoteCanary, input);
+    assert.ok(await waitDead(oldStable.pid), 'old stable stopped');
+    assert.equal(await (await fetch(`http://127.0.0.1:${stablePort}/`)).text(), 'v2');
+    assert.equal(await (await fetch(`http://127.0.0.1:${canaryPort}/`)).text(), 'v2', 'canary keeps serving until terminated');
+    const promoted = await readInstanceState(path.join(stateDir, 'payments-stable.json'));
+    await env.run(activities.promoteCanary, input); // idempotent
+    assert.equal((await readInstanceState(path.join(stateDir, 'payments-stable.json')))?.pid, promoted?.pid);
+    await env.run(activities.terminateCanary, input);
+    if (promoted) process.kill(-promoted.pid, 'SIGKILL');
+  });
+
+  it('escalates to SIGKILL when the canary ignores SIGTERM', async () => {
+    const spec = await specFor({ IGNORE_SIGTERM: '1' }, 'stubborn');
+    const activities = mkActivities();
+    const input = { rolloutId: 'rollout-stubborn', spec };
+    const env = new MockActivityEnvironment(undefined, quiet);
+    await env.run(activities.deployCanary, input);
+    const state = await readInstanceState(path.join(portsOf(spec).stateDir, 'stubborn-canary.json'));
+    const started = Date.now();
+    await env.run(activities.terminateCanary, input);
+    assert.ok(await waitDead(state!.pid, 100));
+    assert.ok(Date.now() - started >= 450, 'waited the grace period first');
+  });
+
+  it('classifies start failures: crash → retryable, missing executable → non-retryable', async () => {
+    const activities = mkActivities();
+    const env = new MockActivityEnvironment(undefined, quiet);
+    const crash = await specFor({ CRASH: '1' }, 'crashy');
+    await assert.rejects(env.run(activities.deployCanary, { rolloutId: 'r', spec: crash }), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'ProcessControlError');
+      assert.equal(err.nonRetryable, false);
+      assert.match(err.message, /exited right after start \(code 3/);
+      return true;
+    });
+    const missing = await specFor({}, 'missing');
+    (missing.platform as { command: string[] }).command = ['/nonexistent/phoenix-binary', '{{port}}'];
+    await assert.rejects(env.run(activities.deployCanary, { rolloutId: 'r', spec: missing }), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'ConfigError');
+      assert.equal(err.nonRetryable, true);
+      assert.match(err.message, /platform\.command/);
+      return true;
+    });
+  });
+
+  it('gives up at the deadline with healthy=false, and honours cancellation', async () => {
+    const spec = await specFor({ HEALTH_DELAY_MS: '600000' }, 'slow');
+    const activities = mkActivities();
+    const input = { rolloutId: 'rollout-slow', spec };
+    await new MockActivityEnvironment(undefined, quiet).run(activities.deployCanary, input);
+    try {
+      const started = Date.now();
+      const result = await new MockActivityEnvironment({ startToCloseTimeoutMs: 1500 }, quiet).run(activities.checkCanaryHealth, input);
+      assert.equal(result.healthy, false);
+      assert.match(result.detail, /503/);
+      assert.ok(Date.now() - started < 1500, 'returned before the activity timeout');
+
+      const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 60_000 }, quiet);
+      const pending = env.run(activities.checkCanaryHealth, input);
+      setTimeout(() => env.cancel(), 300);
+      await assert.rejects(pending, (err: unknown) => err instanceof CancelledFailure);
+    } finally {
+      await new MockActivityEnvironment(undefined, quiet).run(activities.terminateCanary, input);
+    }
+  });
+});
