@@ -15,6 +15,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createActivities } from '../../activities';
 import { readInstanceState, startInstance } from '../../activities/platform';
+import type { HealthResult } from '../../activities/types';
 import type { RolloutSpec } from '../../spec/types';
 import { freePort } from '../helpers/free-port';
 import { rolloutSpec } from '../helpers/rollout-spec';
@@ -102,7 +103,7 @@ describe('process platform', () => {
     assert.ok(state && alive(state.pid), 'pid file records a live process');
     assert.equal(state.version, 'v2');
 
-    const health = await env.run(activities.checkCanaryHealth, input);
+    const health: HealthResult = await env.run(activities.checkCanaryHealth, input);
     assert.equal(health.healthy, true, health.detail);
     assert.ok(heartbeats.length >= 2, `expected heartbeats while waiting, got ${heartbeats.length}`);
     assert.equal(await (await fetch(`http://127.0.0.1:${canaryPort}/`)).text(), 'v2');
@@ -190,7 +191,7 @@ describe('process platform', () => {
     await new MockActivityEnvironment(undefined, quiet).run(activities.deployCanary, input);
     try {
       const started = Date.now();
-      const result = await new MockActivityEnvironment({ startToCloseTimeoutMs: 1500 }, quiet).run(activities.checkCanaryHealth, input);
+      const result: HealthResult = await new MockActivityEnvironment({ startToCloseTimeoutMs: 1500 }, quiet).run(activities.checkCanaryHealth, input);
       assert.equal(result.healthy, false);
       assert.match(result.detail, /503/);
       assert.ok(Date.now() - started < 1500, 'returned before the activity timeout');
