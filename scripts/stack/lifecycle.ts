@@ -114,8 +114,7 @@ async function bringUp(ctx: StackContext, part: StackPart, log: Reporter): Promi
       stillRunning: async () => (await part.running(ctx)) !== undefined,
     });
   } catch (err) {
-    const alive = await part.running(ctx);
-    return fail(alive ? (err as Error).message : `process exited (${(err as Error).message})`);
+    return fail((err as Error).message);
   }
   log(`${part.name}: ready${pid ? ` (pid ${pid})` : ''}`);
 }

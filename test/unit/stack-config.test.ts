@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DEFAULT_PORTS, resolveStackConfig, stackPaths } from '../../scripts/stack/config';
+import { alertmanagerConfig, haproxyConfig, prometheusConfig } from '../../scripts/stack/config-files';
+import { renderDemoSpec } from '../../scripts/stack/demo-spec';
+import { parseRolloutSpecText } from '../../spec/parse';
+
+test('stack config: defaults, env port map, flag wins, bad input names the source', () => {
+  const def = resolveStackConfig({}, {});
+  assert.deepEqual(def.ports, DEFAULT_PORTS);
+  assert.equal(path.basename(def.dir), '.stack');
+  const env = { PHOENIX_STACK_PORTS: '{"haproxyFrontend": 18080}', PHOENIX_STACK_DIR: '/tmp/x' };
+  const fromEnv = resolveStackConfig({}, env);
+  assert.equal(fromEnv.ports.haproxyFrontend, 18080);
+  assert.equal(fromEnv.ports.stable, DEFAULT_PORTS.stable);
+  assert.equal(fromEnv.dir, '/tmp/x');
+  assert.equal(resolveStackConfig({ ports: '{"haproxyFrontend": 18081}', dir: '/tmp/y' }, env).ports.haproxyFrontend, 18081);
+  assert.throws(() => resolveStackConfig({}, { PHOENIX_STACK_PORTS: '{"frontend": 1}' }), /PHOENIX_STACK_PORTS: unknown port name\(s\) frontend/);
+  assert.throws(() => resolveStackConfig({ ports: '{"stable": 70000}' }, {}), /--ports: stable/);
+  assert.throws(() => resolveStackConfig({ ports: '{"stable": 8082}' }, {}), /canary and stable|stable and canary/);
+  assert.throws(() => resolveStackConfig({ loadRate: '0' }, {}), /--load-rate/);
+});
+
+test('generated configs pass the real tools\' own checks', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'phoenix-stack-cfg-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const config = resolveStackConfig({ dir }, {});
+  const paths = stackPaths(dir);
+
+  const haproxyFile = path.join(dir, 'haproxy.cfg');
+  const haproxyText = haproxyConfig(config, paths);
+  await fs.writeFile(haproxyFile, haproxyText);
+  assert.match(haproxyText, /server canary 127\.0\.0\.1:8082 weight 0 check/);
+  assert.match(haproxyText, /stats socket ipv4@127\.0\.0\.1:9999 level admin/);
+  assert.match(haproxyText, /bind 127\.0\.0\.1:8080\n/);
+  const haproxy = spawnSync('/usr/sbin/haproxy', ['-c', '-f', haproxyFile], { encoding: 'utf8' });
+  assert.equal(haproxy.status, 0, haproxy.stderr);
+
+  const promFile = path.join(dir, 'prometheus.yml');
+  await fs.writeFile(promFile, prometheusConfig(config));
+  const promtool = spawnSync('promtool', ['check', 'config', promFile], { encoding: 'utf8' });
+  assert.equal(promtool.status, 0, promtool.stderr + promtool.stdout);
+
+  const amFile = path.join(dir, 'alertmanager.yml');
+  await fs.writeFile(amFile, alertmanagerConfig());
+  const amtool = spawnSync('amtool', ['check-config', amFile], { encoding: 'utf8' });
+  assert.equal(amtool.status, 0, amtool.stderr + amtool.stdout);
+
+  // A broken config must fail the same check (the check can fail).
+  await fs.writeFile(haproxyFile, haproxyText.replace('balance roundrobin', 'balance nonsense'));
+  assert.notEqual(spawnSync('/usr/sbin/haproxy', ['-c', '-f', haproxyFile]).status, 0);
+});
+
+test('the unix runtime socket is left out when its path is too long for a socket', () => {
+  const longDir = `/tmp/${'d'.repeat(120)}`;
+  const text = haproxyConfig(resolveStackConfig({ dir: longDir }, {}), stackPaths(longDir));
+  assert.doesNotMatch(text, /haproxy\.sock/);
+  assert.match(text, /stats socket ipv4@/);
+});
+
+test('both example specs parse; the rendered demo spec uses the stack\'s ports and dirs', async () => {
+  for (const file of ['demo-stack.yaml', 'demo-stack-seed-timings.yaml']) {
+    const text = await fs.readFile(path.join(__dirname, '..', '..', 'examples', file), 'utf8');
+    const r = parseRolloutSpecText(text);
+    assert.ok(r.success, `${file}: ${JSON.stringify(!r.success && r.issues)}`);
+  }
+  const dir = '/tmp/phoenix-demo-spec-test';
+  const config = resolveStackConfig({ dir, ports: '{"canary": 18082, "haproxyRuntimeApi": 19999, "prometheus": 19090}' }, {});
+  const r = parseRolloutSpecText(await renderDemoSpec(config, stackPaths(dir)));
+  assert.ok(r.success);
+  const spec = r.spec;
+  assert.equal(spec.traffic.kind === 'haproxy' && spec.traffic.runtimeApi, '127.0.0.1:19999');
+  assert.ok(spec.platform.kind === 'process');
+  assert.equal(spec.platform.canaryPort, 18082);
+  assert.equal(spec.platform.stateDir, path.join(dir, 'platform'));
+  assert.ok(spec.platform.cwd && existsSync(path.join(spec.platform.cwd, 'demo', 'service.ts')));
+  assert.equal(spec.metrics.prometheusUrl, 'http://127.0.0.1:19090');
+  // Compressed demo timings.
+  assert.equal(spec.warmup.durationMs, 5_000);
+  assert.deepEqual(spec.phases.map((p) => [p.weight, p.durationMs]), [[5, 20_000], [20, 20_000]]);
+  assert.equal(spec.fullRollout.intervalMs, 10_000);
+  assert.equal(spec.analysisIntervalMs, 1_000);
+  assert.equal(spec.gradualRollback.intervalMs, 3_000);
+});
