@@ -30,7 +30,9 @@ export const HAPROXY_NAMES = { backend: 'checkout', stableServer: 'stable', cana
 /** Longest unix socket path we bind (sun_path is 108 bytes on Linux, including the NUL). */
 export const MAX_SOCKET_PATH = 100;
 
+/** Name of one of the stack's ports. */
 export type PortName = keyof typeof DEFAULT_PORTS;
+/** A full port map. */
 export type StackPorts = Record<PortName, number>;
 
 const port = z.number().int().min(1).max(65535);
@@ -138,4 +140,5 @@ export function stackPaths(dir: string) {
   };
 }
 
+/** File layout of a stack directory (see {@link stackPaths}). */
 export type StackPaths = ReturnType<typeof stackPaths>;
