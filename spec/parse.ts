@@ -175,8 +175,9 @@ function syntaxPosition(linePos: readonly { line: number; col: number }[] | unde
   return start ? `line ${start.line}, column ${start.col}` : 'unknown position';
 }
 
+/** The yaml package repeats the position at the end of the first line; it is already in front. */
 function firstLine(message: string): string {
-  return message.split('\n')[0] ?? message;
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '');
 }
 
 /** Like {@link parseRolloutSpec} but throws {@link SpecValidationError} listing every problem. */

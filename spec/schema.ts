@@ -70,8 +70,16 @@ function labelValue(what: string) {
           ? `${what} must be a string; quote it in YAML ("${String(issue.input)}") so it is not read as a number`
           : undefined,
     })
-    .min(1, `${what} must not be empty`)
-    .regex(SAFE_LABEL_VALUE, `${what} ${SAFE_LABEL_VALUE_RULE}`);
+    .superRefine(safeLabelValueCheck(what))
+    .meta({ pattern: SAFE_LABEL_VALUE.source, minLength: 1 });
+}
+
+/** One message per bad value: "must not be empty" or the label-value rule, never both. */
+function safeLabelValueCheck(what: string) {
+  return (value: string, ctx: z.RefinementCtx<string>) => {
+    if (value === '') ctx.addIssue({ code: 'custom', message: `${what} must not be empty` });
+    else if (!SAFE_LABEL_VALUE.test(value)) ctx.addIssue({ code: 'custom', message: `${what} ${SAFE_LABEL_VALUE_RULE}` });
+  };
 }
 
 const httpUrl = (description: string) =>
@@ -189,7 +197,7 @@ const processPlatform = strict({
   canaryPort: port('Port of the canary instance.'),
   healthPath: z
     .string()
-    .startsWith('/', 'must start with "/"')
+    .regex(/^\//, 'must start with "/"')
     .default('/healthz')
     .describe('Path polled for health on the canary.'),
   stateDir: z
@@ -342,10 +350,13 @@ type PhaseItem = z.output<typeof holdPhaseInput> | z.output<typeof fullRolloutIn
 const phaseList = z
   .array(z.union([holdPhaseInput, fullRolloutInput]))
   .min(1, 'must list at least one phase')
-  .superRefine((items: PhaseItem[], ctx) => {
+  .superRefine(
+    (items: PhaseItem[], ctx) => {
     let previous: { weight: number; index: number } | undefined;
     const names = new Map<string, number>();
     items.forEach((item, index) => {
+      // An item that failed to parse is still raw input (no `kind`); judge only the parsed ones.
+      if (item === null || typeof item !== 'object' || !('kind' in item)) return;
       if (item.name !== undefined) {
         const first = names.get(item.name);
         if (first !== undefined) {
@@ -373,7 +384,10 @@ const phaseList = z
       }
       previous = { weight: item.percentage, index };
     });
-  })
+    },
+    // Run even when some items failed, so ordering problems show up together with theirs.
+    { when: (payload) => Array.isArray(payload.value) },
+  )
   .describe(
     'Held phases (items with percentage + duration) in increasing weight, optionally ending with the full rollout (the item with incrementSize).',
   );
@@ -554,8 +568,8 @@ const rolloutSpecObject = strict({
   $schema: z.string().optional().describe('Editor hint; ignored.'),
   service: z
     .string({ error: 'service must be a string' })
-    .min(1, 'service must not be empty')
-    .regex(SAFE_LABEL_VALUE, `service ${SAFE_LABEL_VALUE_RULE}`)
+    .superRefine(safeLabelValueCheck('service'))
+    .meta({ pattern: SAFE_LABEL_VALUE.source, minLength: 1 })
     .describe('Service name: the `{{service}}` label value and the workflow id `rollout-<service>`.'),
   stable: versionRef('stable'),
   canary: versionRef('canary'),
@@ -584,9 +598,19 @@ const rolloutSpecObject = strict({
 
 type SpecObjectOutput = z.output<typeof rolloutSpecObject>;
 
-/** True when no issue so far lies under any of `prefixes` (so those fields parsed). */
-function parsedOk(issues: readonly { path?: readonly PropertyKey[] }[], ...prefixes: string[]): boolean {
-  return !issues.some((issue) => prefixes.includes(String(issue.path?.[0])));
+/** True when no issue so far lies under any of `prefixes` (so those fields parsed) or at the root. */
+function parsedOk(issues: readonly RootIssue[], ...prefixes: string[]): boolean {
+  return !issues.some((issue) => {
+    const head = issue.path?.[0];
+    return head === undefined ? !isUnknownKeyIssue(issue) : prefixes.includes(String(head));
+  });
+}
+
+type RootIssue = { code?: string; path?: readonly PropertyKey[] };
+
+/** Unknown keys leave the known fields parsed, so they do not stop cross-field checks. */
+function isUnknownKeyIssue(issue: RootIssue): boolean {
+  return issue.code === 'unrecognized_keys';
 }
 
 /**
@@ -624,7 +648,13 @@ export const rolloutSpecSchema = rolloutSpecObject
       }
     },
     // Cross-field checks run even when unrelated fields failed, so all problems show at once.
-    { when: (payload) => payload.value !== null && typeof payload.value === 'object' },
+    {
+      when: (payload) =>
+        payload.value !== null &&
+        typeof payload.value === 'object' &&
+        !Array.isArray(payload.value) &&
+        !payload.issues.some((issue) => (issue.path === undefined || issue.path.length === 0) && !isUnknownKeyIssue(issue)),
+    },
   )
   .transform(normalize)
   .describe('Phoenix rollout spec.');

@@ -113,6 +113,7 @@ export function parseDuration(raw: UnitInput, options: DurationOptions = {}): nu
   } else {
     const parts = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/.test(text) ? text.match(/\d+(?:\.\d+)?(?:ms|s|m|h|d)/g) : null;
     if (!parts) {
+      if (/^-\s*\d/.test(text)) throw new UnitParseError(`duration must be greater than 0, got ${show(raw)}`, raw);
       throw new UnitParseError(
         `expected a duration like "30s", "5m", "1h" or "100ms" (a bare number is ${bareUnit === 's' ? 'seconds' : 'milliseconds'}), got ${show(raw)}`,
         raw,
