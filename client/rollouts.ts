@@ -96,7 +96,7 @@ export interface StartedRollout {
 export interface ListFilter {
   state?: RolloutState;
   service?: string;
-  /** Most rollouts to return, newest first. */
+  /** Most rollouts to return (default 100); newest first among those the server returned. */
   limit?: number;
 }
 
@@ -288,7 +288,7 @@ export class RolloutClient {
     } catch (err) {
       throw this.mapError(err, '(list)');
     }
-    return rows;
+    return rows.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
   }
 
   /** Describes the latest run; throws `RolloutNotFoundError` when there is none. */
@@ -363,7 +363,8 @@ export function buildListQuery(filter: ListFilter): string {
     const service = normalizeRolloutId(filter.service).slice(rolloutWorkflowId('').length);
     clauses.push(`${serviceSearchAttribute.name} = '${service}'`);
   }
-  return `${clauses.join(' AND ')} ORDER BY StartTime DESC`;
+  // No ORDER BY: the dev server's SQLite visibility rejects it; `list` sorts instead.
+  return clauses.join(' AND ');
 }
 
 const CLOSED_BADLY: WorkflowExecutionStatusName[] = ['FAILED', 'TERMINATED', 'TIMED_OUT', 'CANCELLED'];

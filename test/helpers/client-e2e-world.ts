@@ -1,0 +1,146 @@
+/**
+ * A complete rollout environment for client/CLI/API e2e tests: a real `temporal server start-dev`,
+ * an in-process worker running the real `canaryRollout` workflow and the real activities, and two
+ * tiny local HTTP servers standing in for the infrastructure the activities talk to — a traffic
+ * webhook that echoes the weight it is asked for, and a Prometheus-compatible `/api/v1/query`
+ * answering healthy numbers. The platform is `kind: command` with `true` for every step.
+ */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { createActivities } from '../../activities';
+import { RolloutClient } from '../../client/rollouts';
+import type { ClientConfig } from '../../client/config';
+import { TASK_QUEUE } from '../../workflows/messages';
+import { METRIC_NAMES, type MetricName } from '../../spec/types';
+import { startHttpServer, type TestHttpServer } from './http-servers';
+import { startDevServer, type TestDevServer } from './temporal';
+
+const TRAFFIC_SECRET_ENV = 'PHOENIX_E2E_TRAFFIC_SECRET';
+
+/** Healthy values per metric, in the units the validator expects (fractions, ms, cores, req/s). */
+const HEALTHY: Record<MetricName, number> = {
+  error_rate: 0.0001,
+  success_rate: 0.9999,
+  request_rate: 100,
+  p95_latency: 40,
+  p99_latency: 60,
+  cpu_usage: 0.1,
+  memory_usage: 0.3,
+  task_success_rate: 0.999,
+  cache_hit_rate: 0.95,
+  agent_health_score: 0.99,
+};
+
+export interface RolloutWorld {
+  server: TestDevServer;
+  /** Env for CLI child processes and for `loadClientConfig`. */
+  env: Record<string, string>;
+  config: ClientConfig;
+  rollouts: RolloutClient;
+  prometheus: TestHttpServer;
+  traffic: TestHttpServer;
+  /** Weights the traffic webhook was asked to set, per service, in order. */
+  weights: Map<string, number[]>;
+  /**
+   * A user-level spec (as written in a file) for `service`; by default it holds a 10-minute
+   * warm-up, long enough to steer it. `overrides` replace top-level fields.
+   */
+  spec(service: string, overrides?: Record<string, unknown>): Record<string, unknown>;
+  /** A spec whose whole plan takes a few seconds, for runs to completion. */
+  quickSpec(service: string): Record<string, unknown>;
+  teardown(): Promise<void>;
+}
+
+/** Starts the world; call `teardown()` in `after()`. Takes ~10-20 s (server start, workflow bundle). */
+export async function startRolloutWorld(): Promise<RolloutWorld> {
+  const server = await startDevServer();
+  const weights = new Map<string, number[]>();
+  const traffic = await startHttpServer('', (_req, res, body) => {
+    const { service, canaryWeight } = JSON.parse(body) as { service: string; canaryWeight: number };
+    weights.set(service, [...(weights.get(service) ?? []), canaryWeight]);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ canaryWeight }));
+  });
+  const prometheus = await startHttpServer('', (req, res, body) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const query = url.searchParams.get('query') ?? new URLSearchParams(body).get('query') ?? '';
+    const metric = METRIC_NAMES.find((m) => query.includes(`phoenix_e2e_${m}{`));
+    const result = metric ? [{ metric: {}, value: [Date.now() / 1000, String(HEALTHY[metric])] }] : [];
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }),
+    );
+  });
+
+  const workerConnection = await NativeConnection.connect({ address: server.address });
+  const worker = await Worker.create({
+    connection: workerConnection,
+    namespace: server.namespace,
+    taskQueue: TASK_QUEUE,
+    workflowsPath: require.resolve('../../workflows'),
+    activities: createActivities({
+      logger: pino({ level: 'silent' }),
+      registry: new Registry(),
+      env: { [TRAFFIC_SECRET_ENV]: 'e2e-traffic-secret' },
+      healthIntervalMs: 100,
+    }),
+  });
+  const workerDone = worker.run();
+
+  const env = {
+    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_NAMESPACE: server.namespace,
+    // Keep a developer's ~/.config/temporalio profile out of the tests.
+    TEMPORAL_CONFIG_FILE: '/nonexistent/phoenix-e2e.toml',
+    PHOENIX_CONNECT_TIMEOUT_MS: '5000',
+  };
+  const config: ClientConfig = {
+    address: server.address,
+    namespace: server.namespace,
+    connection: { address: server.address, connectTimeout: 5000 },
+  };
+  const rollouts = await RolloutClient.connect(config);
+
+  const queries = Object.fromEntries(METRIC_NAMES.map((m) => [m, `phoenix_e2e_${m}{version="{{version}}"}`]));
+  const spec = (service: string, overrides: Record<string, unknown> = {}) => ({
+    service,
+    stable: 'v1',
+    canary: 'v2',
+    traffic: { kind: 'webhook', url: `${traffic.url}/weights`, secretEnv: TRAFFIC_SECRET_ENV },
+    platform: { kind: 'command', deploy: ['true'], healthCheck: ['true'], promote: ['true'], terminate: ['true'] },
+    metrics: { prometheusUrl: prometheus.url, versionLabel: 'version', queries, defaultWindow: '10s', queryTimeout: '2s' },
+    warmup: { duration: '10m' },
+    analysisInterval: '1s',
+    gradualRollback: { stepSize: 50, interval: '1s' },
+    ...overrides,
+  });
+  const quickSpec = (service: string) =>
+    spec(service, {
+      warmup: { duration: '1s' },
+      trafficControl: {
+        phases: [
+          { name: 'canary_5', percentage: 5, duration: '1s' },
+          { name: 'full_rollout', incrementSize: 50, intervalSeconds: 1 },
+        ],
+      },
+    });
+
+  return {
+    server,
+    env,
+    config,
+    rollouts,
+    prometheus,
+    traffic,
+    weights,
+    spec,
+    quickSpec,
+    async teardown() {
+      await rollouts.close().catch(() => undefined);
+      worker.shutdown();
+      await workerDone.catch(() => undefined);
+      await workerConnection.close().catch(() => undefined);
+      await Promise.all([prometheus.stop(), traffic.stop()]);
+      await server.teardown();
+    },
+  };
+}
