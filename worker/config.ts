@@ -45,13 +45,11 @@ export class WorkerConfigError extends Error {
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.optional());
 
-const hostPort = z
-  .string()
-  .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port (e.g. 127.0.0.1:7233)')
-  .refine((v) => {
-    const port = Number(v.slice(v.lastIndexOf(':') + 1));
-    return port >= 1 && port <= 65535;
-  }, 'port must be 1-65535');
+const hostPort = z.string().refine((v) => {
+  const m = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+  const port = Number(m?.[1]);
+  return m !== null && port >= 1 && port <= 65535;
+}, 'must be host:port with a port from 1 to 65535 (e.g. 127.0.0.1:7233)');
 
 const listen = z.union([z.literal('off'), hostPort]);
 
