@@ -1,0 +1,283 @@
+/**
+ * The compose stack (docker-compose.yml, Dockerfile, deploy/): validated by Debian's
+ * `docker-compose config` (there is no Docker engine to run it here) and checked structurally on
+ * the configuration docker-compose itself resolved, so anchors and interpolation are applied.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { HAPROXY_NAMES } from '../../scripts/stack/config';
+import { parseRolloutSpecText } from '../../spec/parse';
+import { SEARCH_ATTRIBUTES } from '../../workflows/messages';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
+const TOKEN_HASH = createHash('sha256').update('compose-test-token').digest('hex');
+
+/** Services the stack must have (issue: Temporal on PostgreSQL, UI, observability, LB, Phoenix, demo). */
+const REQUIRED_SERVICES = [
+  'postgresql',
+  'temporal',
+  'temporal-admin-tools',
+  'temporal-ui',
+  'prometheus',
+  'alertmanager',
+  'grafana',
+  'haproxy',
+  'worker',
+  'api',
+  'demo-stable',
+  'demo-canary',
+];
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[] | string;
+  entrypoint?: string[] | string;
+  container_name?: string;
+  ports?: (string | { host_ip?: string; published?: number | string; target?: number })[];
+  volumes?: (string | { type?: string; source?: string; target?: string })[];
+  environment?: Record<string, string | null>;
+  depends_on?: Record<string, { condition: string }> | string[];
+  healthcheck?: { test?: string[] | string };
+}
+
+function findDockerCompose(): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const file = path.join(dir, 'docker-compose');
+    if (dir && existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+const dockerCompose = findDockerCompose();
+const SKIP = dockerCompose
+  ? false
+  : 'docker-compose is not installed (Debian: apt-get install docker-compose; .ci/run installs it)';
+
+/** Runs docker-compose on the repo's file with a controlled environment. */
+function compose(args: string[], env: Record<string, string | undefined> = {}) {
+  const base = { ...process.env };
+  // The host's own settings must not leak into what the test checks.
+  for (const key of Object.keys(base)) if (key.startsWith('PHOENIX_') || key.startsWith('TEMPORAL_')) delete base[key];
+  const merged: NodeJS.ProcessEnv = { ...base, COMPOSE_PROJECT_NAME: 'phoenix-compose-test' };
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete merged[k];
+    else merged[k] = v;
+  }
+  return spawnSync(dockerCompose as string, ['-f', COMPOSE_FILE, ...args], { cwd: ROOT, env: merged, encoding: 'utf8' });
+}
+
+let resolvedCache: { services: Record<string, Service> } | undefined;
+/** The configuration as docker-compose resolved it (merge keys, defaults, absolute paths). */
+function resolved(): { services: Record<string, Service> } {
+  if (!resolvedCache) {
+    const r = compose(['config'], { PHOENIX_API_TOKEN_HASHES: TOKEN_HASH });
+    assert.equal(r.status, 0, r.stderr);
+    resolvedCache = parse(r.stdout) as { services: Record<string, Service> };
+  }
+  return resolvedCache;
+}
+
+const commandOf = (s: Service): string[] => (Array.isArray(s.command) ? s.command : s.command ? [s.command] : []);
+
+test('docker-compose config -q accepts the file', { skip: SKIP }, () => {
+  const r = compose(['config', '-q'], { PHOENIX_API_TOKEN_HASHES: TOKEN_HASH });
+  assert.equal(r.status, 0, `docker-compose config -q failed:\n${r.stderr}`);
+});
+
+test('without PHOENIX_API_TOKEN_HASHES compose refuses to start and names the variable', { skip: SKIP }, () => {
+  const r = compose(['config', '-q'], { PHOENIX_API_TOKEN_HASHES: undefined });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /PHOENIX_API_TOKEN_HASHES/);
+});
+
+test('a broken compose file fails the same check (the check can fail)', { skip: SKIP }, (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'phoenix-compose-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const broken = path.join(dir, 'docker-compose.yml');
+  writeFileSync(broken, readFileSync(COMPOSE_FILE, 'utf8').replace('condition: service_completed_successfully', 'condition: service_maybe'));
+  const r = spawnSync(dockerCompose as string, ['-f', broken, 'config', '-q'], {
+    cwd: ROOT,
+    env: { ...process.env, PHOENIX_API_TOKEN_HASHES: TOKEN_HASH },
+    encoding: 'utf8',
+  });
+  assert.notEqual(r.status, 0, 'docker-compose accepted an invalid depends_on condition');
+});
+
+test('every service the issue lists exists; images are pinned', { skip: SKIP }, () => {
+  const { services } = resolved();
+  for (const name of REQUIRED_SERVICES) assert.ok(services[name], `service ${name} is missing`);
+  for (const [name, s] of Object.entries(services)) {
+    assert.ok(s.image, `${name}: no image`);
+    if (s.build) continue; // built from this repo's Dockerfile
+    const tag = /:([^/:]+)$/.exec(s.image)?.[1];
+    assert.ok(tag && tag !== 'latest', `${name}: image ${s.image} must carry a pinned tag`);
+  }
+});
+
+test('Temporal runs on PostgreSQL and the admin-tools one-shot registers every Phoenix search attribute', { skip: SKIP }, () => {
+  const { services } = resolved();
+  const temporal = services.temporal as Service;
+  assert.match(temporal.image ?? '', /^temporalio\/auto-setup:/);
+  assert.match(String(temporal.environment?.DB), /^postgres12/);
+  assert.equal(temporal.environment?.POSTGRES_SEEDS, 'postgresql');
+  assert.match(services.postgresql?.image ?? '', /^postgres:16(\.|$)/);
+  assert.deepEqual((temporal.depends_on as Record<string, { condition: string }>).postgresql, { condition: 'service_healthy' });
+  assert.ok(temporal.healthcheck?.test, 'temporal needs a healthcheck for the services waiting on it');
+
+  const admin = services['temporal-admin-tools'] as Service;
+  assert.match(admin.image ?? '', /^temporalio\/admin-tools:/);
+  const script = commandOf(admin).join('\n');
+  assert.match(script, /temporal operator search-attribute create/);
+  // The attribute list in the script is the one workflows/messages.ts defines, name and type.
+  const pairs = [...script.matchAll(/\b(Phoenix\w+):(\w+)\b/g)].map((m) => [m[1], m[2]]);
+  assert.deepEqual(Object.fromEntries(pairs), { ...SEARCH_ATTRIBUTES });
+
+  for (const name of ['worker', 'api']) {
+    const deps = services[name]?.depends_on as Record<string, { condition: string }>;
+    assert.deepEqual(deps['temporal-admin-tools'], { condition: 'service_completed_successfully' }, `${name} must start after the search attributes exist`);
+  }
+  assert.equal(services['temporal-ui']?.environment?.TEMPORAL_ADDRESS, 'temporal:7233');
+});
+
+test('every published port binds 127.0.0.1', { skip: SKIP }, () => {
+  const { services } = resolved();
+  let published = 0;
+  for (const [name, s] of Object.entries(services)) {
+    for (const p of s.ports ?? []) {
+      published++;
+      if (typeof p === 'string') {
+        // ip:host:container[/proto]; anything shorter binds every interface.
+        assert.match(p, /^127\.0\.0\.1:\d+:\d+(\/tcp|\/udp)?$/, `${name}: port ${p} is not bound to 127.0.0.1`);
+      } else {
+        assert.equal(p.host_ip, '127.0.0.1', `${name}: port ${JSON.stringify(p)} is not bound to 127.0.0.1`);
+      }
+    }
+  }
+  assert.ok(published >= 8, `expected the stack's UIs and APIs to be published, found ${published} ports`);
+});
+
+test('workers scale horizontally: no container_name anywhere, no published worker port', { skip: SKIP }, () => {
+  const { services } = resolved();
+  for (const [name, s] of Object.entries(services)) assert.equal(s.container_name, undefined, `${name} sets container_name`);
+  const worker = services.worker as Service;
+  assert.deepEqual(worker.ports ?? [], []);
+  assert.deepEqual(commandOf(worker).slice(-1), ['worker/main.ts']);
+});
+
+test('in-network listeners are explicit 0.0.0.0 (our defaults are 127.0.0.1)', { skip: SKIP }, () => {
+  const { services } = resolved();
+  const env = (name: string) => services[name]?.environment ?? {};
+  assert.equal(env('worker').PHOENIX_METRICS_ADDR, '0.0.0.0:9464');
+  assert.equal(env('worker').PHOENIX_SDK_METRICS_ADDR, '0.0.0.0:9465');
+  assert.equal(env('worker').TEMPORAL_ADDRESS, 'temporal:7233');
+  assert.equal(env('worker').TEMPORAL_NAMESPACE, 'default');
+  assert.equal(env('api').PHOENIX_API_ADDR, '0.0.0.0:8088');
+  assert.equal(env('api').PHOENIX_API_TOKEN_HASHES, TOKEN_HASH);
+  for (const name of ['demo-stable', 'demo-canary']) {
+    const cmd = commandOf(services[name] as Service);
+    assert.equal(cmd[cmd.indexOf('--host') + 1], '0.0.0.0', `${name} must listen on the container network`);
+  }
+  // Secrets and TLS paths pass through only when set on the host (null = taken from the shell).
+  assert.ok('TEMPORAL_API_KEY' in env('worker') && env('worker').TEMPORAL_API_KEY == null);
+});
+
+test('Temporal Cloud settings reach worker and API from the shell', { skip: SKIP }, () => {
+  const r = compose(['config'], {
+    PHOENIX_API_TOKEN_HASHES: TOKEN_HASH,
+    TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233',
+    TEMPORAL_NAMESPACE: 'ns.acct',
+    TEMPORAL_API_KEY: 'k',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const { services } = parse(r.stdout) as { services: Record<string, Service> };
+  for (const name of ['worker', 'api']) {
+    assert.equal(services[name]?.environment?.TEMPORAL_ADDRESS, 'ns.acct.tmprl.cloud:7233');
+    assert.equal(services[name]?.environment?.TEMPORAL_NAMESPACE, 'ns.acct');
+    assert.equal(services[name]?.environment?.TEMPORAL_API_KEY, 'k');
+  }
+});
+
+test('bind-mounted config files exist in the repo', { skip: SKIP }, () => {
+  const { services } = resolved();
+  let mounts = 0;
+  for (const [name, s] of Object.entries(services)) {
+    for (const v of s.volumes ?? []) {
+      const source = typeof v === 'string' ? v.split(':')[0] : v.type === 'bind' ? v.source : undefined;
+      if (!source?.startsWith('/')) continue; // named volume
+      mounts++;
+      assert.ok(source.startsWith(ROOT + path.sep), `${name}: mounts ${source} from outside the repo`);
+      assert.ok(existsSync(source), `${name}: mounted ${path.relative(ROOT, source)} does not exist`);
+    }
+  }
+  assert.ok(mounts >= 7, `expected the deploy/ config mounts, found ${mounts}`);
+});
+
+test('HAProxy, Prometheus and the example spec point at services that exist, on the ports they listen on', { skip: SKIP }, () => {
+  const { services } = resolved();
+  const portOf = (name: string) => {
+    const cmd = commandOf(services[name] as Service);
+    return Number(cmd[cmd.indexOf('--port') + 1]);
+  };
+
+  const haproxy = readFileSync(path.join(ROOT, 'deploy', 'haproxy', 'haproxy.cfg'), 'utf8');
+  assert.match(haproxy, new RegExp(`^backend ${HAPROXY_NAMES.backend}$`, 'm'));
+  assert.match(haproxy, new RegExp(`^\\s+server ${HAPROXY_NAMES.stableServer} demo-stable:${portOf('demo-stable')} weight 100 check`, 'm'));
+  assert.match(haproxy, new RegExp(`^\\s+server ${HAPROXY_NAMES.canaryServer} demo-canary:${portOf('demo-canary')} weight 0 check`, 'm'));
+  assert.match(haproxy, /^\s+stats socket ipv4@0\.0\.0\.0:9999 level admin$/m);
+
+  const prom = parse(readFileSync(path.join(ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as {
+    scrape_configs: { job_name: string; static_configs?: { targets: string[] }[]; dns_sd_configs?: { names: string[] }[] }[];
+  };
+  for (const job of prom.scrape_configs) {
+    const hosts = [
+      ...(job.static_configs ?? []).flatMap((c) => c.targets.map((t) => t.split(':')[0] as string)),
+      ...(job.dns_sd_configs ?? []).flatMap((c) => c.names),
+    ];
+    for (const host of hosts) {
+      assert.ok(host === 'localhost' || services[host], `prometheus job ${job.job_name} scrapes ${host}, which is no compose service`);
+    }
+  }
+
+  const specText = readFileSync(path.join(ROOT, 'examples', 'compose-stack.yaml'), 'utf8');
+  const parsed = parseRolloutSpecText(specText);
+  assert.ok(parsed.success, JSON.stringify(!parsed.success && parsed.issues));
+  const spec = parsed.spec;
+  assert.ok(spec.traffic.kind === 'haproxy');
+  assert.equal(spec.traffic.runtimeApi, 'haproxy:9999');
+  assert.equal(spec.traffic.backend, HAPROXY_NAMES.backend);
+  assert.equal(spec.traffic.stableServer, HAPROXY_NAMES.stableServer);
+  assert.equal(spec.traffic.canaryServer, HAPROXY_NAMES.canaryServer);
+  for (const url of [spec.metrics.prometheusUrl, spec.alerts?.alertmanagerUrl]) {
+    assert.ok(url && services[new URL(url).hostname], `${url} is not a compose service`);
+  }
+  assert.equal(spec.platform.kind, 'command');
+  // The versions are the ones the demo containers run.
+  assert.ok(commandOf(services['demo-stable'] as Service).includes(spec.stable.version));
+  assert.ok(commandOf(services['demo-canary'] as Service).includes(spec.canary.version));
+});
+
+test('Dockerfile: node:20-slim, npm ci, non-root user; .dockerignore keeps local state out', () => {
+  const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+  const froms = [...dockerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
+  assert.ok(froms.length > 0, 'no FROM line');
+  for (const from of froms) assert.equal(from, 'node:20-slim');
+  assert.match(dockerfile, /^RUN npm ci\b/m);
+  const users = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]);
+  assert.ok(users.length > 0, 'the image must drop root');
+  assert.ok(!['root', '0', '0:0'].includes(users.at(-1) as string), `last USER is ${users.at(-1)}`);
+  for (const m of dockerfile.matchAll(/^COPY\s+(?!--from)(.+)\s+\S+$/gm)) {
+    for (const src of (m[1] as string).split(/\s+/).filter((s) => !s.startsWith('--') && s !== '.')) {
+      assert.ok(existsSync(path.join(ROOT, src)), `Dockerfile copies ${src}, which does not exist`);
+    }
+  }
+  const ignore = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+  for (const entry of ['node_modules', '.git', '.stack', '.env']) assert.ok(ignore.includes(entry), `.dockerignore lacks ${entry}`);
+});
