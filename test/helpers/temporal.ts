@@ -78,9 +78,11 @@ export async function registerSearchAttributes(
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   installQuietRuntime();
   const testServerPath = await ensureTestServer();
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: testServerPath } },
-  });
+  const env = await startWithRetry(() =>
+    TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: testServerPath } },
+    }),
+  );
   try {
     await registerSearchAttributes(env.connection);
   } catch (err) {
@@ -88,6 +90,21 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
     throw err;
   }
   return env;
+}
+
+/**
+ * The SDK gives the test server a fixed 5 s to start listening; a JVM on 2 cores shared with other
+ * test files can miss that. Only that error is retried; anything else fails at once.
+ */
+async function startWithRetry<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      const slowStart = err instanceof Error && /did not start within/.test(err.message);
+      if (!slowStart || attempt >= attempts) throw err;
+    }
+  }
 }
 
 /** A dev server started for one test file, with its own temp dir and db file. */

@@ -214,7 +214,33 @@ describe('building from a registry (fake toolchains)', () => {
     ]);
     const output = execFileSync(wrapper, ['7234', '--enable-time-skipping'], { env }).toString().trim();
     const lib = await fs.realpath(path.join(cache, 'test-server', 'lib'));
-    assert.equal(output, `java -cp ${lib}/* io.temporal.testserver.TestServer 7234 --enable-time-skipping`);
+    assert.equal(
+      output,
+      `java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:cds*=off -cp ${lib}/* io.temporal.testserver.TestServer 7234 --enable-time-skipping`,
+    );
+  });
+
+  it('rewrites a cached wrapper of an older shape and uses a class archive once present', async () => {
+    const cache = await dir('cache');
+    const tools = await dir('fake-java');
+    await script(path.join(tools, 'java'), 'echo "java $*"');
+    await fs.mkdir(path.join(cache, 'test-server', 'lib'), { recursive: true });
+    const wrapper = await script(
+      path.join(cache, 'bin', 'temporal-test-server'),
+      'exec java -cp "/old/lib/*" io.temporal.testserver.TestServer "$@"',
+    );
+    const env = { PATH: `${tools}:${SYSTEM_PATH}` };
+    const messages: string[] = [];
+    assert.equal(await ensureTestServer(offline(cache, env, { log: (m) => messages.push(m) })), wrapper);
+    assert.match(await fs.readFile(wrapper, 'utf8'), /phoenix-test-server-wrapper v2/);
+    assert.ok(messages.some((m) => /upgrading/.test(m)));
+
+    await fs.writeFile(path.join(cache, 'test-server', 'classes.jsa'), 'archive');
+    const root = await fs.realpath(path.join(cache, 'test-server'));
+    assert.match(execFileSync(wrapper, ['1'], { env }).toString(), new RegExp(`-XX:SharedArchiveFile=${root}/classes\\.jsa -Xshare:auto -cp`));
+    messages.length = 0;
+    await ensureTestServer(offline(cache, env, { log: (m) => messages.push(m) }));
+    assert.deepEqual(messages, [], 'an up-to-date wrapper is left alone');
   });
 
   it('reports a failing mvn with its output', async () => {
