@@ -97,6 +97,8 @@ export interface StartInstanceOptions {
   logFile: string;
   /** How long to watch for an immediate crash before declaring the start successful. */
   settleMs?: number;
+  /** How long to wait for the port to become free before giving up. */
+  portWaitMs?: number;
 }
 
 /**
@@ -105,6 +107,9 @@ export interface StartInstanceOptions {
  * taken or the process dies straight away (with the tail of its log).
  */
 export async function startInstance(opts: StartInstanceOptions): Promise<InstanceState> {
+  // A just-stopped instance's port can stay busy for a moment (its children exiting), so wait a bit.
+  const portFreeBy = Date.now() + (opts.portWaitMs ?? 3000);
+  while ((await isPortInUse(opts.port)) && Date.now() < portFreeBy) await delay(100);
   if (await isPortInUse(opts.port)) {
     throw new ProcessControlError(
       `port ${opts.port} is already in use by a process Phoenix does not track; stop it or change the port`,
