@@ -1,4 +1,5 @@
 /** Traffic routers and the factory that picks one from a rollout spec. */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TrafficTarget } from '../../spec/types';
 import { ClientCache } from '../client-cache';
@@ -43,7 +44,9 @@ export class TrafficRouterFactory {
       case 'webhook': {
         // Read the secret on every call so a rotated secret is picked up without a restart.
         const secret = readSecret(this.deps.env, traffic.secretEnv, 'traffic.secretEnv');
-        return this.cache.get(JSON.stringify(['webhook', traffic, secret, ctx]), () =>
+        // Keyed by a digest so the secret itself is not kept as a map key.
+        const secretId = createHash('sha256').update(secret).digest('hex');
+        return this.cache.get(JSON.stringify(['webhook', traffic, secretId, ctx]), () =>
           new WebhookRouter({ url: traffic.url, secret, ...ctx, timeoutMs, fetch: this.deps.fetch }),
         );
       }

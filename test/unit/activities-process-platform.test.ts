@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -69,6 +69,17 @@ describe('process platform', () => {
     await writeFile(script, SERVICE);
   });
   after(async () => {
+    // Safety net: instances are detached by design, so a failed test must not leave them running.
+    const stateDir = path.join(dir, 'state');
+    for (const file of existsSync(stateDir) ? await readdir(stateDir) : []) {
+      if (!file.endsWith('.json')) continue;
+      const state = await readInstanceState(path.join(stateDir, file));
+      try {
+        if (state) process.kill(-state.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
     await rm(dir, { recursive: true, force: true });
   });
 
