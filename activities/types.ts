@@ -10,9 +10,20 @@ export interface RolloutRef {
   spec: RolloutSpec;
 }
 
+/** Where the rollout stands when it calls an activity; the worker turns it into metrics. */
+export interface RolloutContext {
+  phase: string;
+  /** When the current phase ends if nothing pauses or blocks it (ISO time); null when paused or not holding. */
+  phaseEndsAt?: string | null;
+  /** When the running rollback was decided (ISO time), so the time to stable can be measured. */
+  rollbackStartedAt?: string | null;
+  rollbackAction?: 'immediate_rollback' | 'gradual_rollback' | null;
+}
+
 export interface SetWeightInput extends RolloutRef {
   /** Percent of traffic for the canary, 0-100. */
   weight: number;
+  context?: RolloutContext;
 }
 
 export interface SetWeightResult {
@@ -41,6 +52,7 @@ export interface MetricSample extends MetricQuery {
 
 export interface QueryMetricsInput extends RolloutRef {
   queries: MetricQuery[];
+  context?: RolloutContext;
 }
 
 export interface HealthResult {

@@ -20,7 +20,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import type { AlertSeverity, RolloutActivities } from '../activities/types';
+import type { AlertSeverity, RolloutActivities, RolloutContext } from '../activities/types';
 import type { RolloutSpec } from '../spec/types';
 import { buildRules, evaluate, queriesFor } from './analysis';
 import {
@@ -51,7 +51,7 @@ const NON_RETRYABLE = ['ConfigError', 'TrafficTargetNotFoundError'];
 const DEFAULT_MAX_HISTORY_EVENTS = 10_000;
 
 /** The name of the alert that tells operators a rollout was rolled back; it outlives the rollout. */
-const ROLLBACK_ALERT = 'CanaryRollback';
+const ROLLBACK_ALERT = 'CanaryRolledBack';
 
 function activitiesFor(spec: RolloutSpec) {
   // Traffic moves must converge even if the load balancer is briefly unreachable, and fast:
@@ -88,6 +88,8 @@ interface RollbackState {
   action: 'immediate_rollback' | 'gradual_rollback';
   reason: string;
   outcome: 'rolled_back' | 'aborted';
+  /** When the rollback was decided (ISO); the worker measures time to stable from it. */
+  startedAt?: string;
 }
 
 /** Everything a rollout knows; plain JSON so continue-as-new carries it as is. */
@@ -238,8 +240,19 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     }
   };
 
+  const context = (): RolloutContext => {
+    const step = currentStep();
+    const holding = step !== undefined && rt.stepStarted && !rt.paused && !rt.rollback;
+    return {
+      phase: phaseName(),
+      phaseEndsAt: holding ? new Date(now() + Math.max(0, step.durationMs - activeElapsedMs())).toISOString() : null,
+      rollbackStartedAt: rt.rollback?.startedAt ?? null,
+      rollbackAction: rt.rollback?.action ?? null,
+    };
+  };
+
   const setWeight = async (weight: number, reason: string): Promise<void> => {
-    const { weight: applied } = await acts.traffic.setCanaryWeight({ ...ref, weight });
+    const { weight: applied } = await acts.traffic.setCanaryWeight({ ...ref, weight, context: context() });
     rt.weight = applied;
     rt.timeline.push({ at: iso(), weight: applied, phase: phaseName(), reason });
     log.info('canary weight set', { weight: applied, phase: phaseName(), reason });
@@ -249,7 +262,11 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
   const startRollback = (rollback: RollbackState): void => {
     if (rt.rollback?.action === 'immediate_rollback') return;
     if (rt.rollback && rollback.action === 'gradual_rollback') return;
-    rt.rollback = rt.rollback ? { ...rollback, outcome: rt.rollback.outcome === 'aborted' ? 'aborted' : rollback.outcome } : rollback;
+    rt.rollback = {
+      ...rollback,
+      outcome: rt.rollback?.outcome === 'aborted' ? 'aborted' : rollback.outcome,
+      startedAt: rt.rollback?.startedAt ?? iso(),
+    };
     rt.paused = false;
     log.warn('rollback started', { action: rollback.action, reason: rollback.reason, weight: rt.weight });
     setState('rolling_back');
@@ -297,7 +314,7 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
   /** One analysis: query, judge, act on the decision. */
   const analyse = async (gate: PlanStep['gate']): Promise<void> => {
     const rules = buildRules(spec, gate);
-    const samples = await acts.analysis.queryMetrics({ ...ref, queries: queriesFor(rules) });
+    const samples = await acts.analysis.queryMetrics({ ...ref, queries: queriesFor(rules), context: context() });
     const at = iso();
     const result = evaluate(spec, rules, samples, rt.checks, rt.noDataStreak, at);
     rt.checks = result.checks;

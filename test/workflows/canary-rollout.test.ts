@@ -71,7 +71,7 @@ describe('canaryRollout on the time-skipping server', () => {
     );
     assert.equal(run.world.count('terminateCanary'), 1);
     assert.equal(run.world.canaryRunning, false);
-    assert.ok(run.world.alerts.some((a) => a.severity === 'critical' && a.name === 'CanaryRollback'));
+    assert.ok(run.world.alerts.some((a) => a.severity === 'critical' && a.name === 'CanaryRolledBack'));
     assert.equal(run.world.count('promoteCanary'), 0);
   });
 
@@ -134,7 +134,7 @@ describe('canaryRollout on the time-skipping server', () => {
         await env.sleep(7 * MINUTE);
         const stillPaused = await handle.query(statusQuery);
         assert.equal(stillPaused.weight, 20, 'weight frozen while paused');
-        assert.ok(Math.abs(stillPaused.phaseRemainingMs - 12 * MINUTE) < 1000, `remaining ${stillPaused.phaseRemainingMs}`);
+        assert.ok(Math.abs(stillPaused.phaseRemainingMs - 12 * MINUTE) < 5000, `remaining ${stillPaused.phaseRemainingMs}`);
         await handle.signal(resumeSignal);
       },
     });
