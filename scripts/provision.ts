@@ -11,6 +11,7 @@
  * Run as a script (`npm run provision`) it ensures both and prints their paths.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
@@ -340,6 +341,7 @@ async function buildTestServer(r: Resolved): Promise<string> {
     await fs.chmod(tmpLib, 0o755);
     await fs.rm(libDir, { recursive: true, force: true });
     await fs.rename(tmpLib, libDir);
+    await fs.writeFile(pomStampFile(r), `${await pomHash()}\n`);
   } finally {
     await fs.rm(tmpLib, { recursive: true, force: true });
   }
@@ -420,14 +422,40 @@ async function recordClassArchive(r: Resolved, wrapper: string): Promise<void> {
 /** Rewrites a cached test-server wrapper of an older shape (and records its class archive). */
 async function upgradeTestServerWrapper(found: string, r: Resolved): Promise<void> {
   if (found !== path.join(r.binDir, TEST_SERVER_NAME)) return;
-  const text = await fs.readFile(found, 'utf8').catch(() => '');
-  if (text.includes(WRAPPER_MARK) || !text.includes(TEST_SERVER_MAIN)) return;
-  await withLock(path.join(r.cacheDir, 'locks', `${TEST_SERVER_NAME}.lock`), r, 'test server wrapper upgrade', async () => {
-    if ((await fs.readFile(found, 'utf8').catch(() => '')).includes(WRAPPER_MARK)) return;
-    r.log('upgrading the cached test-server wrapper (faster JVM start)');
-    await writeTestServerWrapper(r);
-    await recordClassArchive(r, found);
+  const stale = async (): Promise<{ wrapper: boolean; jars: boolean }> => {
+    const text = await fs.readFile(found, 'utf8').catch(() => '');
+    if (!text.includes(TEST_SERVER_MAIN)) return { wrapper: false, jars: false }; // not one of ours
+    return {
+      wrapper: !text.includes(WRAPPER_MARK),
+      // The jars follow scripts/maven/pom.xml: a version bump there must reach every cache.
+      jars: r.build && (await readPomStamp(r)) !== (await pomHash()),
+    };
+  };
+  const first = await stale();
+  if (!first.wrapper && !first.jars) return;
+  await withLock(path.join(r.cacheDir, 'locks', `${TEST_SERVER_NAME}.lock`), r, 'test server upgrade', async () => {
+    const now = await stale();
+    if (now.jars) {
+      r.log('scripts/maven/pom.xml changed since the cached test server was fetched: fetching again');
+      await buildTestServer(r);
+    } else if (now.wrapper) {
+      r.log('upgrading the cached test-server wrapper (faster JVM start)');
+      await writeTestServerWrapper(r);
+      await recordClassArchive(r, found);
+    }
   });
+}
+
+async function pomHash(): Promise<string> {
+  return createHash('sha256').update(await fs.readFile(TEST_SERVER_POM)).digest('hex');
+}
+
+function pomStampFile(r: Resolved): string {
+  return path.join(r.cacheDir, 'test-server', 'pom.sha256');
+}
+
+async function readPomStamp(r: Resolved): Promise<string> {
+  return (await fs.readFile(pomStampFile(r), 'utf8').catch(() => '')).trim();
 }
 
 function sleep(ms: number): Promise<void> {

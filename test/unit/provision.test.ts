@@ -243,6 +243,32 @@ describe('building from a registry (fake toolchains)', () => {
     assert.deepEqual(messages, [], 'an up-to-date wrapper is left alone');
   });
 
+  it('fetches the jars again when scripts/maven/pom.xml changed since the cache was made', async () => {
+    const cache = await dir('cache');
+    const tools = await dir('fake-java');
+    const mvnCalls = path.join(tools, 'mvn.log');
+    await script(
+      path.join(tools, 'mvn'),
+      [
+        `echo "$@" >> ${mvnCalls}`,
+        'for arg in "$@"; do case "$arg" in -DoutputDirectory=*) out="${arg#-DoutputDirectory=}";; esac; done',
+        'touch "$out/temporal-test-server-1.38.0.jar"',
+      ].join('\n'),
+    );
+    await script(path.join(tools, 'java'), 'exit 0');
+    const options = offline(cache, { PATH: `${tools}:${SYSTEM_PATH}` }, { build: true });
+    await ensureTestServer(options);
+    await ensureTestServer(options);
+    const stamp = path.join(cache, 'test-server', 'pom.sha256');
+    assert.match(await fs.readFile(stamp, 'utf8'), /^[0-9a-f]{64}\n$/);
+    assert.equal((await fs.readFile(mvnCalls, 'utf8')).trim().split('\n').length, 1, 'unchanged pom: no refetch');
+
+    await fs.writeFile(stamp, 'made-from-an-older-pom\n');
+    await ensureTestServer(options);
+    assert.equal((await fs.readFile(mvnCalls, 'utf8')).trim().split('\n').length, 2, 'changed pom: refetched');
+    assert.match(await fs.readFile(stamp, 'utf8'), /^[0-9a-f]{64}\n$/);
+  });
+
   it('reports a failing mvn with its output', async () => {
     const cache = await dir('cache');
     const tools = await dir('fake-java');
