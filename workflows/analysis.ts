@@ -65,8 +65,11 @@ function fails(value: number, op: Comparator, threshold: number): boolean {
   }
 }
 
-/** The rules for one step. The phase gate depends on the step; everything else on the spec. */
-export function buildRules(spec: RolloutSpec, gate: StepGate | null): CheckRule[] {
+/**
+ * The rules for one step. The phase gate depends on the step; everything else on the spec.
+ * Baseline comparisons need the stable version to carry traffic, so there are none at 100%.
+ */
+export function buildRules(spec: RolloutSpec, gate: StepGate | null, weight = 0): CheckRule[] {
   const enabled = (metric: MetricName): boolean => spec.metrics.queries[metric] != null;
   const w = spec.metrics.defaultWindowMs;
   const v = spec.validation;
@@ -124,7 +127,7 @@ export function buildRules(spec: RolloutSpec, gate: StepGate | null): CheckRule[
     gateRule('error_rate.phase_gate', 'error_rate', '>', gate.maxErrorRate, 'error rate above the phase gate');
     gateRule('p95_latency.phase_gate', 'p95_latency', '>', gate.maxP95LatencyMs, 'p95 latency above the phase gate');
   }
-  if (spec.baseline.enabled) {
+  if (spec.baseline.enabled && weight < 100) {
     const compare = (check: string, metric: MetricName, mode: 'difference' | 'ratio', threshold: number): void =>
       add({
         check,
@@ -223,8 +226,12 @@ export function evaluate(
 
     const shown = value === null ? 'n/a' : String(round(value));
     if (outcome === 'no_data') {
-      anyNoData = true;
-      blocked = true;
+      // A warning-only check (baseline comparison, warning level) without data cannot pass, but
+      // it never held a rollout either: other checks on the same metric still gate it.
+      if (rule.effect.kind !== 'warning') {
+        anyNoData = true;
+        blocked = true;
+      }
     } else if (outcome === 'critical' && rule.effect.kind === 'trigger') {
       const reason = `${rule.description}: ${rule.metric}=${shown} ${rule.op} ${round(threshold)}`;
       if (rule.effect.action === 'immediate_rollback') immediate ??= reason;

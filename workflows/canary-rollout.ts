@@ -313,7 +313,7 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
 
   /** One analysis: query, judge, act on the decision. */
   const analyse = async (gate: PlanStep['gate']): Promise<void> => {
-    const rules = buildRules(spec, gate);
+    const rules = buildRules(spec, gate, rt.weight);
     const samples = await acts.analysis.queryMetrics({ ...ref, queries: queriesFor(rules), context: context() });
     const at = iso();
     const result = evaluate(spec, rules, samples, rt.checks, rt.noDataStreak, at);
