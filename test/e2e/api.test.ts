@@ -1,0 +1,193 @@
+/**
+ * The HTTP API over real HTTP, backed by a real Temporal dev server and a worker running the real
+ * workflow (see test/helpers/client-e2e-world.ts).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { hashToken } from '../../client/api/auth';
+import { buildApiServer } from '../../client/api/server';
+import type { RolloutStatus } from '../../workflows/messages';
+import { startRolloutWorld, type RolloutWorld } from '../helpers/client-e2e-world';
+
+const TOKEN = 'e2e-api-token-0123456789';
+
+async function eventually<T>(what: string, probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  assert.fail(`${what}: not reached within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+}
+
+describe('HTTP API (real dev server + worker)', () => {
+  let world: RolloutWorld;
+  let app: FastifyInstance;
+  let base: string;
+
+  /** A fresh API process-equivalent: new idempotency cache, same Temporal. */
+  const newApi = async (): Promise<{ app: FastifyInstance; base: string }> => {
+    const instance = buildApiServer({ rollouts: world.rollouts, logger: pino({ level: 'silent' }), tokenHashes: [hashToken(TOKEN)] });
+    const address = await instance.listen({ host: '127.0.0.1', port: 0 });
+    return { app: instance, base: address };
+  };
+
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}, apiBase = base) => {
+    const res = await fetch(`${apiBase}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as any) : undefined };
+  };
+  const status = async (id: string) => (await call('GET', `/v1/rollouts/${id}`)).body as RolloutStatus;
+
+  before(async () => {
+    world = await startRolloutWorld();
+    ({ app, base } = await newApi());
+  });
+  after(async () => {
+    await app?.close();
+    await world?.teardown();
+  });
+
+  test('without credentials: 401 and nothing is started', async () => {
+    const res = await call('POST', '/v1/rollouts', world.spec('api-unauth'), { authorization: 'Bearer not-the-token' });
+    assert.equal(res.status, 401);
+    const none = await fetch(`${base}/v1/rollouts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(world.spec('api-unauth')) });
+    assert.equal(none.status, 401);
+    // Give visibility a moment, then check through both list and describe.
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(await world.rollouts.list({ service: 'api-unauth' }), []);
+    const lookup = await call('GET', '/v1/rollouts/api-unauth');
+    assert.equal(lookup.status, 404);
+  });
+
+  test('invalid spec: 400 with field paths, nothing started', async () => {
+    const res = await call('POST', '/v1/rollouts', { ...world.spec('api-bad'), canary: 'v1', trafficControl: { phases: [{ percentage: 500, duration: '1m' }] } });
+    assert.equal(res.status, 400);
+    const paths = (res.body.errors as { path: string }[]).map((e) => e.path).sort();
+    assert.deepEqual(paths, ['canary', 'trafficControl.phases[0].percentage']);
+    assert.equal((await call('GET', '/v1/rollouts/api-bad')).status, 404);
+  });
+
+  test('start, status, list, pause, 409 on a second start, 404 unknown', async () => {
+    const started = await call('POST', '/v1/rollouts', world.spec('api-main'));
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    assert.equal(started.body.rolloutId, 'rollout-api-main');
+    assert.equal(started.headers.get('location'), '/v1/rollouts/rollout-api-main');
+
+    const conflict = await call('POST', '/v1/rollouts', world.spec('api-main'));
+    assert.equal(conflict.status, 409);
+    assert.equal(conflict.body.errors[0].path, 'service');
+    assert.equal(conflict.body.runId, started.body.runId);
+
+    await eventually('warming up', () => status('api-main'), (s) => s.state === 'warming_up');
+    const paused = await call('POST', '/v1/rollouts/api-main/pause', { reason: 'hold on' });
+    assert.equal(paused.status, 202);
+    await eventually('paused', () => status('rollout-api-main'), (s) => s.state === 'paused');
+    const listed = await eventually(
+      'listed',
+      () => call('GET', '/v1/rollouts?state=paused&service=api-main'),
+      (r) => r.body.rollouts.length === 1,
+    );
+    assert.equal(listed.body.rollouts[0].rolloutId, 'rollout-api-main');
+    assert.equal(listed.body.rollouts[0].state, 'paused');
+
+    assert.equal((await call('POST', '/v1/rollouts/api-main/abort', {})).status, 400);
+    assert.equal((await call('POST', '/v1/rollouts/api-main/abort', { reason: 'done testing' })).status, 202);
+    const aborted = await eventually('aborted', () => status('api-main'), (s) => s.state === 'aborted');
+    assert.match(aborted.rollbackReason ?? '', /done testing/);
+    const late = await call('POST', '/v1/rollouts/api-main/resume');
+    assert.equal(late.status, 409);
+    assert.equal((await call('POST', '/v1/rollouts/nobody/pause')).status, 404);
+  });
+
+  test('Idempotency-Key: one workflow for repeated POSTs, also across an API restart and after it finished', async () => {
+    const spec = world.spec('api-idem');
+    const key = { 'idempotency-key': 'deploy-4711' };
+    const first = await call('POST', '/v1/rollouts', spec, key);
+    const second = await call('POST', '/v1/rollouts', spec, key);
+    assert.equal(first.status, 201);
+    assert.equal(second.status, 201);
+    assert.deepEqual(second.body, first.body);
+    assert.equal(second.headers.get('idempotent-replayed'), 'true');
+
+    const mismatch = await call('POST', '/v1/rollouts', { ...spec, canary: 'v3' }, key);
+    assert.equal(mismatch.status, 422);
+
+    // A new API process has an empty cache: the key stored with the workflow answers instead.
+    const restarted = await newApi();
+    try {
+      const retry = await call('POST', '/v1/rollouts', spec, key, restarted.base);
+      assert.equal(retry.status, 201, JSON.stringify(retry.body));
+      assert.deepEqual(retry.body, first.body);
+      const otherBody = await call('POST', '/v1/rollouts', { ...spec, canary: 'v3' }, key, restarted.base);
+      assert.equal(otherBody.status, 422);
+
+      // Once that rollout has finished, a late retry still must not start a second one.
+      await world.rollouts.abort('api-idem', 'finish it');
+      await eventually('aborted', () => status('api-idem'), (s) => s.state === 'aborted');
+      const again = await newApi();
+      try {
+        const lateRetry = await call('POST', '/v1/rollouts', spec, key, again.base);
+        assert.equal(lateRetry.status, 201);
+        assert.deepEqual(lateRetry.body, first.body);
+      } finally {
+        await again.app.close();
+      }
+    } finally {
+      await restarted.app.close();
+    }
+    const runs = await eventually('visible', () => world.rollouts.list({ service: 'api-idem' }), (rows) => rows.length >= 1);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await world.rollouts.list({ service: 'api-idem' })).length, 1, JSON.stringify(runs));
+    assert.equal((await world.rollouts.describe('api-idem')).runId, first.body.runId);
+  });
+
+  test('Alertmanager webhook aborts the running rollout its alert names', async () => {
+    const started = await call('POST', '/v1/rollouts', world.spec('api-alerted'));
+    assert.equal(started.status, 201);
+    await eventually('warming up', () => status('api-alerted'), (s) => s.state === 'warming_up');
+    const payload = {
+      version: '4',
+      status: 'firing',
+      receiver: 'phoenix',
+      groupLabels: {},
+      commonLabels: {},
+      alerts: [
+        { status: 'firing', labels: { alertname: 'CheckoutErrorBudgetBurn', service: 'api-alerted', severity: 'critical' }, annotations: {} },
+        { status: 'firing', labels: { alertname: 'Unrelated', service: 'not-rolling-out' }, annotations: {} },
+      ],
+    };
+    const unauth = await fetch(`${base}/v1/alertmanager`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+    assert.equal(unauth.status, 401);
+    const res = await call('POST', '/v1/alertmanager', payload);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body.aborted, [{ rolloutId: 'rollout-api-alerted', alert: 'CheckoutErrorBudgetBurn' }]);
+    assert.deepEqual(res.body.skipped.map((s: { rolloutId: string }) => s.rolloutId), ['rollout-not-rolling-out']);
+    const final = await eventually('aborted', () => status('api-alerted'), (s) => s.state === 'aborted');
+    assert.match(final.rollbackReason ?? '', /CheckoutErrorBudgetBurn/);
+  });
+
+  test('YAML body starts a rollout; OpenAPI is served', async () => {
+    const yaml = (await import('yaml')).stringify(world.quickSpec('api-yaml'));
+    const res = await call('POST', '/v1/rollouts', yaml, { 'content-type': 'application/yaml' });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const final = await eventually('promoted', () => status('api-yaml'), (s) => s.state === 'promoted', 60_000);
+    // The canary reached 100% before promotion (afterwards its slot is drained).
+    assert.ok(final.timeline.some((change) => change.weight === 100), JSON.stringify(final.timeline));
+    const doc = await fetch(`${base}/openapi.json`);
+    assert.equal(doc.status, 200);
+    assert.ok((await doc.json()).paths['/v1/rollouts']);
+  });
+});
