@@ -22,6 +22,8 @@ export const DEFAULT_PORTS = {
   stable: 8081,
   canary: 8082,
   workerMetrics: 9464,
+  /** The Temporal SDK's own Prometheus exporter in the worker. */
+  workerSdkMetrics: 9465,
 } as const;
 
 /** HAProxy backend and server names the rollout's traffic target refers to. */

@@ -31,6 +31,7 @@ export interface StackEndpoints {
   haproxyBackend: { backend: string; stableServer: string; canaryServer: string };
   demo: { service: string; stable: DemoInstanceEndpoints; canary: DemoInstanceEndpoints };
   workerMetrics: string;
+  workerSdkMetrics: string;
   loadStats: string;
   /** The demo rollout spec rendered for these ports. */
   demoSpec: string;
@@ -65,6 +66,7 @@ export function stackEndpoints(config: StackConfig, paths: StackPaths): StackEnd
       canary: demoInstance(config.canaryVersion, p.canary),
     },
     workerMetrics: `http://127.0.0.1:${p.workerMetrics}/metrics`,
+    workerSdkMetrics: `http://127.0.0.1:${p.workerSdkMetrics}/metrics`,
     loadStats: paths.loadStats,
     demoSpec: paths.demoSpec,
     platformStateDir: paths.platformState,

@@ -12,6 +12,8 @@ import {
   stateFileFor,
   stopInstance,
 } from '../../activities/platform';
+import { Connection } from '@temporalio/client';
+import { TASK_QUEUE } from '../../workflows/messages';
 import { startTemporalDevServer, stopDetachedDevServer, waitForDevServer } from '../temporal-server';
 import type { StackBinaries } from './binaries';
 import { REPO_ROOT, type StackConfig, type StackPaths } from './config';
@@ -225,22 +227,41 @@ const haproxy = detachedPart('haproxy', 2, {
   },
 });
 
-/** Environment of the worker: the stack's Temporal and the app-metrics port. */
+/** Environment of the worker (see worker/config.ts): the stack's Temporal and metrics ports. */
 export function workerEnv(ctx: StackContext): NodeJS.ProcessEnv {
+  const p = ctx.config.ports;
   return {
     ...ctx.env,
-    TEMPORAL_ADDRESS: `${HOST}:${ctx.config.ports.temporal}`,
+    TEMPORAL_ADDRESS: `${HOST}:${p.temporal}`,
     TEMPORAL_NAMESPACE: 'default',
-    PHOENIX_METRICS_ADDRESS: `${HOST}:${ctx.config.ports.workerMetrics}`,
-    PHOENIX_METRICS_PORT: String(ctx.config.ports.workerMetrics),
+    PHOENIX_METRICS_ADDR: `${HOST}:${p.workerMetrics}`,
+    PHOENIX_SDK_METRICS_ADDR: `${HOST}:${p.workerSdkMetrics}`,
   };
+}
+
+/** Throws unless a worker polls the rollout task queue of the stack's Temporal. */
+async function workerPolling(ctx: StackContext): Promise<void> {
+  const connection = await Connection.connect({ address: `${HOST}:${ctx.config.ports.temporal}`, connectTimeout: 2_000 });
+  try {
+    const { pollers } = await connection.workflowService.describeTaskQueue({
+      namespace: 'default',
+      // Type unspecified means the workflow task queue.
+      taskQueue: { name: TASK_QUEUE },
+    });
+    if (!pollers?.length) throw new Error(`no poller on task queue ${TASK_QUEUE} yet`);
+  } finally {
+    await connection.close();
+  }
 }
 
 const worker = detachedPart('worker', 3, {
   port: (ctx) => ctx.config.ports.workerMetrics,
   enabled: (ctx) => ctx.config.worker && existsSync(path.join(REPO_ROOT, 'worker', 'main.ts')),
   command: (ctx) => ({ command: NODE_TSX[0] as string, args: [...NODE_TSX.slice(1), 'worker/main.ts'], env: workerEnv(ctx) }),
-  probe: (ctx) => httpOk(`http://${HOST}:${ctx.config.ports.workerMetrics}/metrics`),
+  async probe(ctx) {
+    await httpOk(`http://${HOST}:${ctx.config.ports.workerMetrics}/metrics`);
+    await workerPolling(ctx);
+  },
   // The worker bundles the workflow code before it polls: slow on a small machine.
   readyTimeoutMs: 120_000,
 });

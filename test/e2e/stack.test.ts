@@ -19,6 +19,9 @@ import type { StackEndpoints } from '../../scripts/stack/endpoints';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const STACK = path.join(ROOT, 'scripts', 'stack.ts');
+/** The stack starts the worker whenever its entry point exists. */
+const WITH_WORKER = existsSync(path.join(ROOT, 'worker', 'main.ts'));
+const PARTS = ['temporal', 'prometheus', 'alertmanager', 'stable', 'haproxy', 'load', ...(WITH_WORKER ? ['worker'] : [])];
 
 /** Reserves distinct free ports by holding them all open at once, then releases them. */
 async function freePorts(n: number): Promise<number[]> {
@@ -124,9 +127,8 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
     const names = Object.keys(DEFAULT_PORTS) as (keyof StackPorts)[];
     const free = await freePorts(names.length);
     ports = Object.fromEntries(names.map((n, i) => [n, free[i]])) as StackPorts;
-    // No worker here: the worker has its own e2e tests, and this one is about the infrastructure.
     env = { ...process.env, PHOENIX_STACK_PORTS: JSON.stringify(ports), LOAD_RATE: '40' };
-    const up = runStack(['up', '--dir', dir, '--no-worker'], env);
+    const up = runStack(['up', '--dir', dir], env);
     assert.equal(up.status, 0, `stack up failed:\n${up.out}`);
     ep = JSON.parse(await fs.readFile(path.join(dir, 'endpoints.json'), 'utf8')) as StackEndpoints;
   });
@@ -142,7 +144,7 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
     assert.equal(ep.temporal, `127.0.0.1:${ports.temporal}`);
     assert.equal(ep.haproxyFrontend, `http://127.0.0.1:${ports.haproxyFrontend}`);
     assert.equal(ep.demo.canary.admin, `http://127.0.0.1:${ports.canary}/admin`);
-    for (const value of [ep.temporalUi, ep.prometheus, ep.alertmanager, ep.haproxyFrontend, ep.workerMetrics]) {
+    for (const value of [ep.temporalUi, ep.prometheus, ep.alertmanager, ep.haproxyFrontend, ep.workerMetrics, ep.workerSdkMetrics]) {
       assert.match(value, /^http:\/\/127\.0\.0\.1:\d+/);
     }
   });
@@ -272,10 +274,45 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
     assert.equal(spec.alerts.alertmanagerUrl, ep.alertmanager);
   });
 
+  test('the worker serves its metrics and Prometheus scrapes them', { skip: !WITH_WORKER && 'no worker/main.ts' }, async () => {
+    assert.equal((await fetch(ep.workerMetrics)).status, 200);
+    assert.equal((await fetch(ep.workerSdkMetrics)).status, 200);
+    await eventually('up{job="phoenix-worker"} == 1', async () => {
+      const r = await promQuery(ep.prometheus, 'up{job="phoenix-worker"}');
+      return r[0]?.value[1] === '1' ? true : undefined;
+    });
+  });
+
+  test('the rendered demo spec rolls v2 out to promotion on this stack', { skip: !WITH_WORKER && 'no worker/main.ts', timeout: 240_000 }, async () => {
+    const cliEnv = { ...env, TEMPORAL_ADDRESS: ep.temporal };
+    const cli = (args: string[], timeout: number) =>
+      spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'client', 'cli.ts'), ...args], {
+        cwd: ROOT,
+        env: cliEnv,
+        encoding: 'utf8',
+        timeout,
+      });
+    const start = cli(['start', ep.demoSpec], 30_000);
+    assert.equal(start.status, 0, `${start.stdout}${start.stderr}`);
+    // `watch` exits 0 only when the rollout is promoted.
+    const watch = cli(['watch', 'checkout'], 220_000);
+    const status = cli(['status', 'checkout'], 30_000);
+    assert.equal(watch.status, 0, `${status.stdout}${status.stderr}\n${watch.stderr}`);
+    // Promotion replaced the stable instance: the frontend now serves v2 from the stable server.
+    // HAProxy's health check may need a moment to see the restarted stable server as UP.
+    await eventually('stable UP in HAProxy', async () =>
+      /^checkout,stable,.*,UP,100,/m.test(await haproxyCommand(ep.haproxyRuntimeApi, 'show stat')) ? true : undefined,
+    );
+    const seen = await sendThrough(ep.haproxyFrontend, 20);
+    assert.deepEqual(seen.version, { v2: 20 });
+    assert.deepEqual(seen.status, { '200': 20 });
+    assert.match(await haproxyCommand(ep.haproxyRuntimeApi, 'show stat'), /^checkout,stable,.*,UP,100,/m);
+  });
+
   test('up again is idempotent; down stops every process and keeps the logs', async () => {
-    const again = runStack(['up', '--dir', dir, '--no-worker'], env);
+    const again = runStack(['up', '--dir', dir], env);
     assert.equal(again.status, 0, again.out);
-    for (const part of ['temporal', 'prometheus', 'alertmanager', 'stable', 'haproxy', 'load']) {
+    for (const part of PARTS) {
       assert.match(again.out, new RegExp(`${part}: already running`), again.out);
     }
     assert.doesNotMatch(again.out, /starting/);
@@ -285,7 +322,7 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
     const pids = (JSON.parse(status.out) as { parts: { part: string; pid: number | null; managed: boolean }[] }).parts
       .filter((p) => p.managed)
       .map((p) => p.pid);
-    assert.equal(pids.length, 6);
+    assert.equal(pids.length, PARTS.length);
     assert.ok(pids.every((p) => typeof p === 'number' && alive(p)));
 
     const down = runStack(['down', '--dir', dir], env);
