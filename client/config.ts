@@ -10,6 +10,7 @@ import { z } from 'zod';
 
 /** Where the client connects when nothing is configured: the local dev server. */
 export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
+/** Namespace used when none is configured. */
 export const DEFAULT_NAMESPACE = 'default';
 
 const phoenixClientEnv = z.object({

@@ -67,11 +67,14 @@ export const ROLLOUT_STATES: readonly RolloutState[] = [
 export const FINAL_STATES: readonly RolloutState[] = ['promoted', 'rolled_back', 'aborted', 'failed'];
 
 /** Memo keys written at start; memo survives continue-as-new, so they identify the whole rollout. */
+/** Memo key holding the idempotency key of the start request. */
 export const MEMO_IDEMPOTENCY_KEY = 'phoenixIdempotencyKey';
+/** Memo key holding the fingerprint of the request that carried the idempotency key. */
 export const MEMO_REQUEST_HASH = 'phoenixRequestHash';
 const MEMO_STABLE_VERSION = 'phoenixStableVersion';
 const MEMO_CANARY_VERSION = 'phoenixCanaryVersion';
 
+/** Options of `RolloutClient.start`. */
 export interface StartOptions {
   /**
    * Makes the start idempotent: a start with a key that the current (or latest) run of this
@@ -85,6 +88,7 @@ export interface StartOptions {
   requestHash?: string;
 }
 
+/** What `start` returns: the rollout's id and the run that carries it. */
 export interface StartedRollout {
   rolloutId: string;
   /** Run id of the first run of the rollout (stable across continue-as-new). */
@@ -93,6 +97,7 @@ export interface StartedRollout {
   reused: boolean;
 }
 
+/** Filters of `list`; all optional, combined with AND. */
 export interface ListFilter {
   state?: RolloutState;
   service?: string;
@@ -113,6 +118,7 @@ export interface RolloutSummary {
   closedAt: string | null;
 }
 
+/** Dependencies of a `RolloutClient` built around an existing Temporal client. */
 export interface RolloutClientOptions {
   client: Client;
   /** Server address, only for error messages. */

@@ -2,25 +2,17 @@
  * How the CLI and the API get a spec from what users send: a file path, JSON data or YAML text.
  * Parsing and validation are the spec module's; this only picks the format and reads files.
  */
-import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
-import { assertRolloutSpecText, parseRolloutSpec, parseRolloutSpecText, type ParseResult } from '../spec/parse';
-import { SpecValidationError, type SpecIssue } from '../spec/errors';
+import { loadRolloutSpecFile } from '../spec/load';
+import { parseRolloutSpec, parseRolloutSpecText, type ParseResult } from '../spec/parse';
+import type { SpecValidationError, SpecIssue } from '../spec/errors';
 import type { RolloutSpec } from '../spec/types';
 
 /**
  * Reads and validates a spec file; `.json` files are JSON, anything else YAML. Throws
  * `SpecValidationError` (also when the file cannot be read, with path `(file)`).
  */
-export async function loadSpecFile(file: string): Promise<RolloutSpec> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
-    throw new SpecValidationError([{ path: '(file)', message: `cannot read ${file}: ${reason}` }], file);
-  }
-  return assertRolloutSpecText(text, extname(file).toLowerCase() === '.json' ? 'json' : 'yaml', file);
+export function loadSpecFile(file: string): Promise<RolloutSpec> {
+  return loadRolloutSpecFile(file);
 }
 
 /** Parses a request body: already-parsed JSON data, or YAML text. */

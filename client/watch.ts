@@ -4,6 +4,7 @@ import type { RolloutStatus } from '../workflows/messages';
 import { formatStatus, formatStatusLine } from './render';
 import { FINAL_STATES } from './rollouts';
 
+/** Options of `watchRollout`. */
 export interface WatchOptions {
   /** Where frames go. */
   write: (text: string) => void;

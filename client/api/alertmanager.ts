@@ -19,6 +19,7 @@ export const alertmanagerPayload = z.object({
     }),
   ),
 });
+/** A validated Alertmanager webhook body. */
 export type AlertmanagerPayload = z.infer<typeof alertmanagerPayload>;
 
 /**
@@ -26,8 +27,10 @@ export type AlertmanagerPayload = z.infer<typeof alertmanagerPayload>;
  * what a rollout already did, so acting on them again would only loop.
  */
 export const PHOENIX_ORIGIN_LABEL = 'origin';
+/** Value of {@link PHOENIX_ORIGIN_LABEL} on Phoenix's own alerts. */
 export const PHOENIX_ORIGIN_VALUE = 'phoenix';
 
+/** What the webhook did with each alert (its response body). */
 export interface AlertAbortOutcome {
   aborted: { rolloutId: string; alert: string }[];
   skipped: { rolloutId: string | null; alert: string; reason: string }[];

@@ -8,7 +8,9 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 /** Signed requests older or newer than this are refused, which bounds replays. */
 export const MAX_SIGNATURE_SKEW_MS = 5 * 60 * 1000;
 
+/** Header carrying `sha256=<hex>` of a signed request. */
 export const SIGNATURE_HEADER = 'x-phoenix-signature';
+/** Header carrying the Unix-seconds timestamp a signature covers. */
 export const TIMESTAMP_HEADER = 'x-phoenix-timestamp';
 
 /** sha256 hex digest of a bearer token, the form in which tokens are configured. */
@@ -24,6 +26,7 @@ export function signRequest(secret: string, timestamp: string, rawBody: string):
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${rawBody}`, 'utf8').digest('hex')}`;
 }
 
+/** The parts of a request that authentication looks at. */
 export interface AuthRequest {
   authorization?: string;
   signature?: string;
@@ -31,8 +34,10 @@ export interface AuthRequest {
   rawBody: string;
 }
 
+/** Who made the request, or why it was refused (the reason goes into the 401 body). */
 export type AuthResult = { ok: true; principal: string } | { ok: false; reason: string };
 
+/** Accepted credentials; `now` is for tests. */
 export interface AuthenticatorOptions {
   tokenHashes: readonly string[];
   hmacSecret?: string;

@@ -4,11 +4,13 @@
  * the key stored in the workflow memo (see `RolloutClient.start`).
  */
 
+/** A response as remembered for replay. */
 export interface StoredResponse {
   statusCode: number;
   body: unknown;
 }
 
+/** `fresh`: executed now; `replay`: an earlier response; `mismatch`: key reused with another body. */
 export type IdempotencyOutcome =
   | { kind: 'replay'; response: StoredResponse }
   | { kind: 'mismatch' }

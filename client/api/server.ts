@@ -40,6 +40,7 @@ declare module 'fastify' {
 /** What the API needs from a `RolloutClient` (tests pass doubles of just this). */
 export type RolloutOperations = Pick<RolloutClient, 'start' | 'list' | 'status' | 'pause' | 'resume' | 'abort' | 'promote'>;
 
+/** Dependencies and settings of the API app. */
 export interface ApiServerOptions {
   rollouts: RolloutOperations;
   logger: Logger;

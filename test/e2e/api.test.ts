@@ -188,6 +188,6 @@ describe('HTTP API (real dev server + worker)', () => {
     assert.ok(final.timeline.some((change) => change.weight === 100), JSON.stringify(final.timeline));
     const doc = await fetch(`${base}/openapi.json`);
     assert.equal(doc.status, 200);
-    assert.ok((await doc.json()).paths['/v1/rollouts']);
+    assert.ok(((await doc.json()) as { paths: Record<string, unknown> }).paths['/v1/rollouts']);
   });
 });

