@@ -2,7 +2,7 @@
  * The application metrics Phoenix exports (separate from the Temporal SDK's own metrics). Defined
  * once here; activities and the worker write them on the injected registry.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Every app metric, bound to one registry. */
 export interface AppMetrics {
@@ -13,7 +13,19 @@ export interface AppMetrics {
   alerts: Counter<'severity' | 'name'>;
   rollbacks: Counter<'service' | 'action'>;
   activeRollouts: Gauge<string>;
+  /** 1 for the phase each rollout is in; the previous phase's series is removed on a change. */
+  rolloutPhase: Gauge<'service' | 'rollout_id' | 'phase'>;
+  /** Unix time (s) by which the current phase should end; absent while paused, rolling back or finished. */
+  phaseDeadline: Gauge<'service' | 'rollout_id' | 'phase'>;
+  /** Seconds from a rollback's decision to the canary's weight reaching 0, once per rollback. */
+  triggerToStable: Histogram<'service' | 'action'>;
 }
+
+/**
+ * Buckets of {@link AppMetrics.triggerToStable}: an immediate rollback takes well under a second to
+ * a few seconds (one load balancer call, retries), a gradual one minutes (−20 %/min from up to 100 %).
+ */
+export const TRIGGER_TO_STABLE_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 180, 240, 300, 450, 600];
 
 /**
  * Returns the app metrics on `registry`, registering them on first use. Calling it again with the
@@ -78,7 +90,7 @@ export function appMetrics(registry: Registry): AppMetrics {
       () =>
         new Counter({
           name: 'phoenix_rollbacks_total',
-          help: 'Rollbacks announced by rollouts (CanaryRolledBack alerts), by service and action',
+          help: 'Rollbacks that brought the canary weight to 0, once per rollback, by service and action',
           labelNames: ['service', 'action'] as const,
           registers,
         }),
@@ -89,6 +101,37 @@ export function appMetrics(registry: Registry): AppMetrics {
         new Gauge({
           name: 'phoenix_active_rollouts',
           help: 'Canaries deployed by this worker and not yet promoted or terminated',
+          registers,
+        }),
+    ),
+    rolloutPhase: get(
+      'phoenix_rollout_phase',
+      () =>
+        new Gauge({
+          name: 'phoenix_rollout_phase',
+          help: 'The phase each rollout is in (value 1; one series per rollout), as of its last weight change or analysis',
+          labelNames: ['service', 'rollout_id', 'phase'] as const,
+          registers,
+        }),
+    ),
+    phaseDeadline: get(
+      'phoenix_rollout_phase_deadline_timestamp_seconds',
+      () =>
+        new Gauge({
+          name: 'phoenix_rollout_phase_deadline_timestamp_seconds',
+          help: 'Unix time at which the current phase should end; no series while paused, rolling back or finished',
+          labelNames: ['service', 'rollout_id', 'phase'] as const,
+          registers,
+        }),
+    ),
+    triggerToStable: get(
+      'phoenix_trigger_to_stable_seconds',
+      () =>
+        new Histogram({
+          name: 'phoenix_trigger_to_stable_seconds',
+          help: 'Time from a rollback being decided to the canary weight reaching 0, once per rollback',
+          labelNames: ['service', 'action'] as const,
+          buckets: TRIGGER_TO_STABLE_BUCKETS,
           registers,
         }),
     ),

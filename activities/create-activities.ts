@@ -12,6 +12,7 @@ import { ClientCache } from './client-cache';
 import { ConfigError, failureType, toApplicationFailure } from './errors';
 import { queryInstant } from './metrics/prometheus-client';
 import { PlatformFactory, type PlatformCall } from './platform';
+import { checkContext, RolloutContextMetrics } from './rollout-context-metrics';
 import { TrafficRouterFactory } from './traffic';
 import type {
   AlertInput,
@@ -53,6 +54,7 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
   const env = deps.env ?? {};
   const now = deps.now ?? Date.now;
   const metrics = appMetrics(deps.registry);
+  const rolloutMetrics = new RolloutContextMetrics(metrics, now);
   const routers = new TrafficRouterFactory({ fetch: fetchImpl, env, logger: deps.logger, timeoutMs: deps.trafficTimeoutMs });
   const platforms = new PlatformFactory({
     env,
@@ -112,6 +114,9 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
         if (lastWeight.get(input.rolloutId) !== weight) metrics.weightChanges.inc({ service: input.spec.service });
         lastWeight.set(input.rolloutId, weight);
         metrics.canaryWeight.set({ service: input.spec.service, rollout_id: input.rolloutId }, weight);
+        const ctx = checkContext(input.context, call.logger);
+        rolloutMetrics.update(input.rolloutId, input.spec.service, ctx);
+        rolloutMetrics.weightApplied(input.rolloutId, input.spec.service, weight, ctx, currentRunId());
         call.logger.info({ weight, requested: input.weight }, 'canary weight set');
         return { weight };
       });
@@ -119,6 +124,7 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
 
     async queryMetrics(input: QueryMetricsInput): Promise<MetricSample[]> {
       return run('queryMetrics', input, async (call) => {
+        rolloutMetrics.update(input.rolloutId, input.spec.service, checkContext(input.context, call.logger));
         const source = input.spec.metrics;
         if (!/^https?:\/\/[^/]/.test(source.prometheusUrl ?? '')) {
           throw new ConfigError(
@@ -168,6 +174,7 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
       await run('promoteCanary', input, async (call) => {
         await platforms.platformFor(input.spec.platform).promoteCanary(call);
         updateActive(input.rolloutId, false);
+        rolloutMetrics.clearDeadline(input.rolloutId);
         call.logger.info({ version: input.spec.canary.version }, 'canary promoted');
       });
     },
@@ -176,6 +183,7 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
       await run('terminateCanary', input, async (call) => {
         await platforms.platformFor(input.spec.platform).terminateCanary(call);
         updateActive(input.rolloutId, false);
+        rolloutMetrics.clear(input.rolloutId);
       });
     },
 
@@ -195,10 +203,8 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
           await alertmanagers.get(url, () => new AlertmanagerClient(url, fetchImpl)).post([alert], call.signal);
         }
         call.logger.warn({ alert: alert.labels, reason: input.reason, delivered: Boolean(url) }, 'alert raised');
+        // Rollbacks are counted where the weight reaches 0 (setCanaryWeight), with the action the workflow reports.
         metrics.alerts.inc({ severity: input.severity, name: input.name });
-        if (input.name === ROLLBACK_ALERT_NAME) {
-          metrics.rollbacks.inc({ service: input.spec.service, action: rollbackActionOf(input.reason) });
-        }
       });
     },
 
@@ -224,12 +230,13 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
   };
 }
 
-/** The rollback action a CanaryRolledBack alert's reason mentions, for the rollbacks counter. */
-function rollbackActionOf(reason: string): string {
-  if (/gradual/i.test(reason)) return 'gradual_rollback';
-  if (/immediate/i.test(reason)) return 'immediate_rollback';
-  if (/abort/i.test(reason)) return 'abort';
-  return 'rollback';
+/** The workflow run the current activity belongs to ('' outside an activity). */
+function currentRunId(): string {
+  try {
+    return Context.current().info.workflowExecution?.runId ?? '';
+  } catch {
+    return '';
+  }
 }
 
 /** Heartbeat, cancellation and deadline from the activity context (inert outside one). */
