@@ -35,7 +35,7 @@ Rollout ids: "rollout-checkout" or just "checkout".
 Connection: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
   TEMPORAL_TLS_CLIENT_CERT_PATH / TEMPORAL_TLS_CLIENT_KEY_PATH, PHOENIX_CONNECT_TIMEOUT_MS.
 Exit codes: 0 ok/promoted, 1 rollout ended badly (--wait, watch), 2 invalid input/usage,
-  3 server unreachable, 4 not found, 5 already finished or already running, 6 internal error.`;
+  3 server unreachable (or no worker answers), 4 not found, 5 already finished or already running, 6 internal error.`;
 
 function outcomeCode(state: RolloutState): ExitCode {
   return state === 'promoted' ? ExitCode.Ok : ExitCode.RolloutEndedBadly;

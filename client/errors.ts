@@ -82,3 +82,15 @@ export class InvalidFilterError extends Error {
     super(`${field}: ${message}`);
   }
 }
+
+/** Thrown when a running rollout does not answer its status query in time (usually: no worker). */
+export class RolloutNotRespondingError extends Error {
+  override readonly name = 'RolloutNotRespondingError';
+  constructor(
+    readonly rolloutId: string,
+    readonly timeoutMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`rollout ${rolloutId} did not answer within ${timeoutMs / 1000}s; is a worker polling task queue phoenix-rollouts?`, options);
+  }
+}

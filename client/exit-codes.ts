@@ -6,7 +6,7 @@
  * | 0    | ok (with `--wait`/`watch`: the rollout was promoted)               |
  * | 1    | the rollout ended badly: rolled back, aborted or failed            |
  * | 2    | invalid input or usage: bad spec, bad id, unknown option           |
- * | 3    | the Temporal server is unreachable                                 |
+ * | 3    | the Temporal server is unreachable (or no worker answers the rollout) |
  * | 4    | the rollout was not found                                          |
  * | 5    | conflict: the rollout already finished, or one is already running |
  * | 6    | unexpected internal error                                          |
@@ -30,6 +30,7 @@ const BY_ERROR_NAME: Record<string, ExitCode> = {
   UsageError: ExitCode.InvalidInput,
   InvalidFilterError: ExitCode.InvalidInput,
   ServerUnreachableError: ExitCode.ServerUnreachable,
+  RolloutNotRespondingError: ExitCode.ServerUnreachable,
   RolloutNotFoundError: ExitCode.NotFound,
   RolloutAlreadyFinishedError: ExitCode.Conflict,
   RolloutAlreadyRunningError: ExitCode.Conflict,

@@ -8,6 +8,7 @@ import {
   Connection,
   WorkflowFailedError,
   WorkflowNotFoundError,
+  isGrpcDeadlineError,
   isGrpcServiceError,
   type WorkflowExecutionDescription,
   type WorkflowExecutionInfo,
@@ -43,6 +44,7 @@ import {
   RolloutAlreadyFinishedError,
   RolloutAlreadyRunningError,
   RolloutNotFoundError,
+  RolloutNotRespondingError,
   ServerUnreachableError,
 } from './errors';
 import { normalizeRolloutId } from './ids';
@@ -62,6 +64,9 @@ export const ROLLOUT_STATES: readonly RolloutState[] = [
   'aborted',
   'failed',
 ];
+
+/** How long `status` waits for the workflow to answer its query (a worker must be polling). */
+const STATUS_QUERY_TIMEOUT_MS = 10_000;
 
 /** States after which a rollout does nothing more. */
 export const FINAL_STATES: readonly RolloutState[] = ['promoted', 'rolled_back', 'aborted', 'failed'];
@@ -255,8 +260,12 @@ export class RolloutClient {
     const handle = this.temporal.workflow.getHandle(rolloutId);
     if (description.status.name === 'RUNNING') {
       try {
-        return await handle.query(statusQuery);
+        // A query needs a worker; without one the server would hold the call for a long time.
+        return await this.temporal.connection.withDeadline(Date.now() + STATUS_QUERY_TIMEOUT_MS, () =>
+          handle.query(statusQuery),
+        );
       } catch (err) {
+        if (isGrpcDeadlineError(err)) throw new RolloutNotRespondingError(rolloutId, STATUS_QUERY_TIMEOUT_MS, { cause: err });
         const mapped = this.mapError(err, rolloutId);
         // The run may have closed between describe and query; fall through to the result then.
         if (!(mapped instanceof RolloutNotFoundError)) throw mapped;

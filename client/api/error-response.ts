@@ -15,6 +15,7 @@ const STATUS_BY_NAME: Record<string, { status: number; path: string }> = {
   IdempotencyKeyReusedError: { status: 422, path: 'Idempotency-Key' },
   SpecValidationError: { status: 400, path: '(body)' },
   ServerUnreachableError: { status: 503, path: '(server)' },
+  RolloutNotRespondingError: { status: 503, path: '(server)' },
 };
 
 /**

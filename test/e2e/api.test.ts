@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
+import { stringify as stringifyYaml } from 'yaml';
 import { hashToken } from '../../client/api/auth';
 import { buildApiServer } from '../../client/api/server';
+import { parseRolloutSpec } from '../../spec/parse';
 import type { RolloutStatus } from '../../workflows/messages';
 import { startRolloutWorld, type RolloutWorld } from '../helpers/client-e2e-world';
 
@@ -179,8 +181,25 @@ describe('HTTP API (real dev server + worker)', () => {
     assert.match(final.rollbackReason ?? '', /CheckoutErrorBudgetBurn/);
   });
 
+  test('a running rollout that no worker serves: status is 503 after the query deadline, not a hang', async () => {
+    const parsed = parseRolloutSpec(world.spec('api-orphan'));
+    assert.ok(parsed.success);
+    // Started on a task queue nobody polls, so the workflow never runs a task.
+    await world.rollouts.temporal.workflow.start('canaryRollout', {
+      taskQueue: 'nobody-polls-this',
+      workflowId: 'rollout-api-orphan',
+      args: [{ spec: parsed.spec }],
+    });
+    const t0 = Date.now();
+    const res = await call('GET', '/v1/rollouts/api-orphan');
+    assert.equal(res.status, 503, JSON.stringify(res.body));
+    assert.match(res.body.errors[0].message, /did not answer within 10s/);
+    assert.ok(Date.now() - t0 < 20_000);
+    await world.rollouts.handle('api-orphan').terminate('test cleanup');
+  });
+
   test('YAML body starts a rollout; OpenAPI is served', async () => {
-    const yaml = (await import('yaml')).stringify(world.quickSpec('api-yaml'));
+    const yaml = stringifyYaml(world.quickSpec('api-yaml'));
     const res = await call('POST', '/v1/rollouts', yaml, { 'content-type': 'application/yaml' });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const final = await eventually('promoted', () => status('api-yaml'), (s) => s.state === 'promoted', 60_000);
