@@ -44,6 +44,9 @@ export function createDemoMetrics(opts: {
     labelNames: ['status'] as const,
     registers: [registry],
   });
+  // Both outcomes exist from the start at 0: Prometheus' rate() cannot see the increase that
+  // creates a series, so without this the canary's first error would be invisible to analysis.
+  for (const status of ['200', '500']) requests.inc({ status }, 0);
   const duration = new Histogram({
     name: 'request_duration_seconds',
     help: 'Application request duration in seconds, by HTTP status.',

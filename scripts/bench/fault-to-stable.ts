@@ -1,0 +1,118 @@
+/**
+ * One measured rollback on the real stack: start a rollout, wait until the canary serves traffic
+ * in its first phase, inject an error fault on it, and time how long until HAProxy itself reports
+ * the canary at weight 0 (polled through the runtime API every ~20 ms).
+ */
+import { performance } from 'node:perf_hooks';
+import type { RolloutClient } from '../../client/rollouts';
+import { FINAL_STATES } from '../../client/rollouts';
+import type { RolloutSpec } from '../../spec/types';
+import { rolloutWorkflowId, type RolloutStatus } from '../../workflows/messages';
+import type { StackEndpoints } from '../stack/endpoints';
+import { haproxyCanaryWeight, pause, setCanaryFaults, type DemoFaults } from '../stack-rollouts';
+
+/** What one run measured. */
+export interface FaultRun {
+  /** Fault acknowledged by the canary → HAProxy read back canary weight 0. */
+  faultToStableMs: number;
+  /** Fault acknowledged → the weight-0 entry of the workflow timeline (recorded once HAProxy took the change; the worker clock). */
+  faultToRecordedMs: number | null;
+  weightAtFault: number;
+  outcome: string;
+  reason: string;
+  /** Canary requests served before the fault (proof that it carried traffic). */
+  canaryServedBeforeFault: number;
+}
+
+/** Thrown when a run cannot be measured (the rollout did not reach the measured situation). */
+export class BenchRunError extends Error {
+  override readonly name = 'BenchRunError';
+}
+
+const POLL_MS = 20;
+
+async function canaryServed(endpoints: StackEndpoints): Promise<number> {
+  const res = await fetch(`${endpoints.demo.canary.admin}/stats`, { signal: AbortSignal.timeout(1_000) });
+  if (!res.ok) throw new Error(`${endpoints.demo.canary.admin}/stats answered ${res.status}`);
+  return ((await res.json()) as { total: number }).total;
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (Date.now() > deadline) throw new BenchRunError(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${last})` : ''}`);
+    await pause(intervalMs);
+  }
+}
+
+/**
+ * Runs one rollout of `spec` and measures fault injection → canary weight 0 in HAProxy. Any
+ * rollout of the same service must have finished before (the bench runs them one at a time).
+ */
+export async function measureFaultToStable(
+  client: RolloutClient,
+  endpoints: StackEndpoints,
+  spec: RolloutSpec,
+  faults: DemoFaults,
+): Promise<FaultRun> {
+  const id = rolloutWorkflowId(spec.service);
+  await client.start(spec);
+  const firstPhase = spec.phases[0]?.name;
+  const inPhase = await until('canary weight > 0 in the first phase', 120_000, async () => {
+    const s = await client.status(id);
+    if (FINAL_STATES.includes(s.state)) throw new BenchRunError(`rollout ended (${s.state}: ${s.rollbackReason ?? ''}) before the canary took traffic`);
+    return s.weight > 0 && s.phase === firstPhase && (await haproxyCanaryWeight(endpoints)) > 0 ? s : undefined;
+  });
+  // Traffic really reaches the canary (HAProxy marks it up after its first health check).
+  const served = await until('canary serving requests', 30_000, async () => {
+    const n = await canaryServed(endpoints);
+    return n > 0 ? n : undefined;
+  });
+
+  await setCanaryFaults(endpoints, faults);
+  const t0 = performance.now();
+  const wall0 = Date.now();
+  let t1: number | undefined;
+  const deadline = t0 + 120_000;
+  while (performance.now() < deadline) {
+    const weight = await haproxyCanaryWeight(endpoints).catch(() => undefined);
+    if (weight === 0) {
+      t1 = performance.now();
+      break;
+    }
+    await pause(POLL_MS);
+  }
+  if (t1 === undefined) throw new BenchRunError('HAProxy still sends traffic to the canary 120 s after the fault');
+
+  const result = await client.result(id);
+  const zero = result.timeline.find((c) => c.weight === 0 && Date.parse(c.at) >= wall0 - 1_000);
+  return {
+    faultToStableMs: Math.round(t1 - t0),
+    faultToRecordedMs: zero ? Date.parse(zero.at) - wall0 : null,
+    weightAtFault: inPhase.weight,
+    outcome: result.outcome,
+    reason: result.reason,
+    canaryServedBeforeFault: served,
+  };
+}
+
+/** Waits until no rollout of `service` runs (a leftover from an interrupted bench is aborted). */
+export async function ensureNoRollout(client: RolloutClient, service: string): Promise<void> {
+  const id = rolloutWorkflowId(service);
+  let status: RolloutStatus;
+  try {
+    status = await client.status(id);
+  } catch {
+    return; // never ran here
+  }
+  if (FINAL_STATES.includes(status.state)) return;
+  await client.abort(id, 'bench: clearing a rollout left running', 'bench');
+  await client.result(id);
+}
