@@ -43,7 +43,7 @@ export interface BuildAlertInput {
 
 /**
  * Builds the alert for one rollout event. The identifying labels (alertname, service,
- * rollout_id, severity) win over `settings.labels`, so extra labels can never break resolution.
+ * rollout_id, severity, origin) win over `settings.labels`, so extra labels can never break resolution.
  * @throws ConfigError for an invalid extra label name.
  */
 export function buildAlert(input: BuildAlertInput): PostableAlert {
@@ -59,6 +59,9 @@ export function buildAlert(input: BuildAlertInput): PostableAlert {
       service: input.service,
       rollout_id: input.rolloutId,
       severity: input.severity,
+      // Marks alerts as Phoenix's own, so the API's Alertmanager receiver never aborts a rollout
+      // because of an alert that rollout raised itself.
+      origin: 'phoenix',
     },
     annotations: { summary: `${input.name} for ${input.service} (${input.rolloutId})`, reason: input.reason },
     startsAt: new Date(input.now).toISOString(),

@@ -56,6 +56,7 @@ describe('alerts with a real Alertmanager', () => {
       service: 'checkout',
       rollout_id: rolloutId,
       severity: 'critical' as const,
+      origin: 'phoenix',
       team: 'payments',
     });
     assert.equal(rolledBack?.annotations.reason, 'immediate_rollback: error_rate 5% > 1%');
