@@ -51,7 +51,8 @@ export function checkContext(context: unknown, logger: Logger): CheckedContext |
   const started = time('rollbackStartedAt');
   let action: string | null = null;
   if (c.rollbackAction !== undefined && c.rollbackAction !== null) {
-    action = typeof c.rollbackAction === 'string' && ROLLBACK_ACTIONS.has(c.rollbackAction) ? c.rollbackAction : ignore('rollbackAction', c.rollbackAction);
+    const valid = typeof c.rollbackAction === 'string' && ROLLBACK_ACTIONS.has(c.rollbackAction);
+    action = valid ? (c.rollbackAction as string) : ignore('rollbackAction', c.rollbackAction);
   }
   return {
     phase,

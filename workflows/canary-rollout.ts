@@ -313,7 +313,11 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
   };
 
   // Replay-safe (the SDK drops it while replaying); exported on the worker's SDK metrics endpoint.
-  const analysisChecks = metricMeter.createCounter('phoenix_analysis_checks', 'checks', 'Analysis checks judged, by check and outcome');
+  const analysisChecks = metricMeter.createCounter(
+    'phoenix_analysis_checks',
+    'checks',
+    'Analysis checks judged, by check and outcome',
+  );
 
   /** One analysis: query, judge, act on the decision. */
   const analyse = async (gate: PlanStep['gate']): Promise<void> => {
@@ -321,7 +325,9 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     const samples = await acts.analysis.queryMetrics({ ...ref, queries: queriesFor(rules), context: context() });
     const at = iso();
     const result = evaluate(spec, rules, samples, rt.checks, rt.noDataStreak, at);
-    for (const c of result.checks) analysisChecks.add(1, { service: spec.service, metric: c.metric, check: c.check, outcome: c.outcome });
+    for (const c of result.checks) {
+      analysisChecks.add(1, { service: spec.service, metric: c.metric, check: c.check, outcome: c.outcome });
+    }
     rt.checks = result.checks;
     rt.noDataStreak = result.noDataStreak;
     rt.blocked = result.blocked;

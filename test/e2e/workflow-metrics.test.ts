@@ -63,7 +63,8 @@ function samples(text: string, name: string): { labels: Record<string, string>; 
   for (const line of text.split('\n')) {
     const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)(?: \d+)?$/.exec(line);
     if (!m || m[1] !== name) continue;
-    const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1] as string, x[2] as string]));
+    const pairs = [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)];
+    const labels = Object.fromEntries(pairs.map((x) => [x[1] as string, x[2] as string]));
     out.push({ labels, value: Number(m[3]) });
   }
   return out;
@@ -87,7 +88,11 @@ describe('workflow metrics on the SDK exporter', () => {
     const callsFile = path.join(dir, 'calls.jsonl');
     const taskQueue = 'workflow-metrics-test';
     // Error rate between the warning (0.5%) and critical (1%) levels: a warning, not a rollback.
-    const { metricsUrl } = await startWorker({ CALLS_FILE: callsFile, TASK_QUEUE: taskQueue, FAKE_METRICS: JSON.stringify({ error_rate: 0.007 }) });
+    const { metricsUrl } = await startWorker({
+      CALLS_FILE: callsFile,
+      TASK_QUEUE: taskQueue,
+      FAKE_METRICS: JSON.stringify({ error_rate: 0.007 }),
+    });
     const spec = seedSpec({
       service: 'metered',
       warmup: { duration: '1s' },
@@ -122,7 +127,8 @@ describe('workflow metrics on the SDK exporter', () => {
       if ((warning && warning.value >= analyses) || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    assert.ok(checks.length > 0, `no ${ANALYSIS_CHECKS_METRIC} series for service metered in:\n${text.split('\n').filter((l) => /analysis|phoenix/.test(l)).join('\n')}`);
+    const related = text.split('\n').filter((l) => /analysis|phoenix/.test(l));
+    assert.ok(checks.length > 0, `no ${ANALYSIS_CHECKS_METRIC} series for service metered in:\n${related.join('\n')}`);
     assert.match(text, new RegExp(`^# TYPE ${ANALYSIS_CHECKS_METRIC} counter$`, 'm'));
 
     const one = (check: string) => {
@@ -139,7 +145,10 @@ describe('workflow metrics on the SDK exporter', () => {
     const critical = one('error_rate.critical');
     assert.deepEqual({ outcome: critical.labels.outcome, value: critical.value }, { outcome: 'pass', value: analyses });
     const p95 = one('p95_latency.threshold');
-    assert.deepEqual({ metric: p95.labels.metric, outcome: p95.labels.outcome, value: p95.value }, { metric: 'p95_latency', outcome: 'pass', value: analyses });
+    assert.deepEqual(
+      { metric: p95.labels.metric, outcome: p95.labels.outcome, value: p95.value },
+      { metric: 'p95_latency', outcome: 'pass', value: analyses },
+    );
     // The SDK adds its own tags to workflow metrics, in camelCase (unlike its `task_queue` on Core metrics).
     assert.equal(warning.labels.taskQueue, taskQueue);
     assert.equal(warning.labels.workflowType, 'canaryRollout');
