@@ -122,6 +122,7 @@ describe('Temporal UI: an operator finds and steers a rollout', () => {
     await trail.step(page, 'search by phase and state', async () => {
       await ui.expectListed(`PhoenixPhase="${live.phase}" AND PhoenixState="${live.state}"`, WORKFLOW_ID);
       await trail.shot(page, 'list filtered by PhoenixPhase and PhoenixState');
+      await ui.expectListed(`PhoenixWeight <= ${live.weight} AND ExecutionStatus="Running"`, WORKFLOW_ID);
     });
     // The filters really filter: another service's name matches nothing.
     await trail.step(page, 'search for another service', async () => {
@@ -189,12 +190,14 @@ describe('Temporal UI: an operator finds and steers a rollout', () => {
   });
 
   it('sends resume and then abort from the dialog; the rollout ends aborted', async () => {
+    assert.equal((await status()).paused, true, 'precondition: paused from the UI by the earlier test');
     await trail.step(page, 'send resume', async () => {
       await ui.openWorkflow(WORKFLOW_ID);
       await ui.sendSignal('resume', RESUME_JSON);
       await trail.shot(page, 'resume sent');
     });
     await statusWhere('resumed', (s) => !s.paused && s.state === 'warming_up');
+    assert.deepEqual(await signalInputs('resume'), [{ reason: 'resumed from the UI test' }]);
 
     await trail.step(page, 'send abort', async () => {
       await ui.openWorkflow(WORKFLOW_ID);
