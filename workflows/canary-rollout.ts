@@ -241,19 +241,28 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     }
   };
 
-  const context = (): RolloutContext => {
+  /** `startingStep`: the step whose weight is being set right now, before its clock starts. */
+  const context = (startingStep?: PlanStep): RolloutContext => {
     const step = currentStep();
     const holding = step !== undefined && rt.stepStarted && !rt.paused && !rt.rollback;
+    const remainingMs = startingStep
+      ? rt.paused
+        ? null
+        : startingStep.durationMs
+      : holding
+        ? Math.max(0, step.durationMs - activeElapsedMs())
+        : null;
     return {
       phase: phaseName(),
-      phaseEndsAt: holding ? new Date(now() + Math.max(0, step.durationMs - activeElapsedMs())).toISOString() : null,
+      phaseEndsAt: remainingMs === null ? null : new Date(now() + remainingMs).toISOString(),
       rollbackStartedAt: rt.rollback?.startedAt ?? null,
       rollbackAction: rt.rollback?.action ?? null,
     };
   };
 
-  const setWeight = async (weight: number, reason: string): Promise<void> => {
-    const { weight: applied } = await acts.traffic.setCanaryWeight({ ...ref, weight, context: context() });
+  const setWeight = async (weight: number, reason: string, startingStep?: PlanStep): Promise<void> => {
+    const input = { ...ref, weight, context: context(startingStep) };
+    const { weight: applied } = await acts.traffic.setCanaryWeight(input);
     rt.weight = applied;
     rt.timeline.push({ at: iso(), weight: applied, phase: phaseName(), reason });
     log.info('canary weight set', { weight: applied, phase: phaseName(), reason });
@@ -385,7 +394,7 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     const step = currentStep();
     if (!step) return 'done';
     if (!rt.stepStarted) {
-      await setWeight(step.weight, `phase ${step.name}`);
+      await setWeight(step.weight, `phase ${step.name}`, step);
       rt.stepStarted = true;
       rt.phaseElapsedMs = 0;
       rt.segmentStartMs = rt.paused ? null : now();
@@ -539,7 +548,7 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => {
         log.warn('rollout cancelled: returning traffic to stable', { weight: rt.weight });
-        rt.rollback = { action: 'immediate_rollback', reason: 'workflow cancelled', outcome: 'aborted' };
+        rt.rollback = { action: 'immediate_rollback', reason: 'workflow cancelled', outcome: 'aborted', startedAt: iso() };
         await restoreStable('workflow cancelled');
         await finish('aborted', 'workflow cancelled');
       });
@@ -554,6 +563,8 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
 
   /** Best effort after a failure or cancel: every step is tried even if one before it failed. */
   async function restoreStable(reason: string): Promise<void> {
+    // Recorded as an immediate rollback so status and the worker's metrics say why traffic moved.
+    rt.rollback ??= { action: 'immediate_rollback', reason, outcome: 'aborted', startedAt: iso() };
     try {
       await setWeight(0, `restore stable: ${reason}`);
     } catch (err) {

@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createTimeSkippingEnv } from '../helpers/temporal';
 import { abortSignal, pauseSignal, promoteSignal, resumeSignal, statusQuery } from '../../workflows/messages';
@@ -286,6 +287,39 @@ describe('canaryRollout on the time-skipping server', () => {
       assert.equal(run.result.outcome, 'promoted');
       assert.ok(run.world.alerts.some((a) => a.name === 'CanaryAnalysisNoData' && a.severity === 'critical'));
     });
+  });
+
+  it('fails cleanly when an activity fails for good: traffic back to stable, canary gone, alert sent', async () => {
+    const world = new FakeWorld();
+    world.failures.setCanaryWeight = (input) =>
+      (input as { weight: number }).weight === 40
+        ? ApplicationFailure.create({ type: 'TrafficTargetNotFoundError', message: 'No such server.', nonRetryable: true })
+        : undefined;
+    const run = await runRollout(env, seedSpec(), { world, record: 'failed-activity' });
+    assert.equal(run.result.outcome, 'failed');
+    assert.match(run.result.reason, /setCanaryWeight failed: No such server/);
+    assert.deepEqual(
+      run.timeline.map((t) => t.weight),
+      [0, 5, 20, 0],
+    );
+    assert.equal(run.world.canaryRunning, false);
+    assert.ok(run.world.alerts.some((a) => a.name === 'CanaryRolledBack' && a.severity === 'critical'));
+  });
+
+  it('cancelling the workflow returns traffic to stable before it ends as cancelled', async () => {
+    const world = new FakeWorld();
+    await assert.rejects(
+      runRollout(env, seedSpec(), {
+        world,
+        drive: async (handle) => {
+          await env.sleep(13 * MINUTE);
+          await handle.cancel();
+        },
+      }),
+      WorkflowFailedError,
+    );
+    assert.deepEqual(world.weights, [0, 5, 20, 0]);
+    assert.equal(world.canaryRunning, false);
   });
 
   it('rejects a second rollout of a running service', async () => {

@@ -44,6 +44,8 @@ export class FakeWorld {
   canaryRunning = false;
   promoted = false;
   calls: Call[] = [];
+  /** Errors to throw from an activity, e.g. a non-retryable ApplicationFailure from setCanaryWeight. */
+  failures: Partial<Record<keyof RolloutActivities, (input: unknown) => Error | undefined>> = {};
   /** Override per metric; gets the query and the current weight. Default: HEALTHY. */
   metric: (q: MetricQuery, weight: number) => FakeValue = (q) => HEALTHY[q.metric];
 
@@ -60,6 +62,23 @@ export class FakeWorld {
   }
 
   activities(): RolloutActivities {
+    const acts = this.rawActivities();
+    return Object.fromEntries(
+      Object.entries(acts).map(([name, fn]) => [
+        name,
+        async (input: unknown) => {
+          const err = this.failures[name as keyof RolloutActivities]?.(input);
+          if (err) {
+            this.calls.push({ activity: name as keyof RolloutActivities });
+            throw err;
+          }
+          return (fn as (i: unknown) => Promise<unknown>)(input);
+        },
+      ]),
+    ) as unknown as RolloutActivities;
+  }
+
+  private rawActivities(): RolloutActivities {
     return {
       deployCanary: async (_: RolloutRef): Promise<void> => {
         this.calls.push({ activity: 'deployCanary' });
