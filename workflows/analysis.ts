@@ -4,6 +4,7 @@
  * samples the `queryMetrics` activity returns; the README's decision table describes them.
  */
 import type { MetricQuery, MetricSample } from '../activities/types';
+import { compare } from '../spec/triggers';
 import type { Comparator, MetricName, RollbackAction, RolloutSpec } from '../spec/types';
 import type { CheckOutcome, CheckStatus } from './messages';
 import type { StepGate } from './plan';
@@ -46,23 +47,6 @@ export interface AnalysisResult {
   newWarnings: CheckStatus[];
   /** Consecutive analyses in which at least one check had no data. */
   noDataStreak: number;
-}
-
-function fails(value: number, op: Comparator, threshold: number): boolean {
-  switch (op) {
-    case '>':
-      return value > threshold;
-    case '>=':
-      return value >= threshold;
-    case '<':
-      return value < threshold;
-    case '<=':
-      return value <= threshold;
-    case '==':
-      return value === threshold;
-    case '!=':
-      return value !== threshold;
-  }
 }
 
 /**
@@ -204,7 +188,7 @@ export function evaluate(
     let outcome: CheckOutcome;
     if (value === null) {
       outcome = 'no_data';
-    } else if (!fails(value, rule.op, threshold)) {
+    } else if (!compare(value, rule.op, threshold)) {
       outcome = 'pass';
     } else {
       outcome = rule.effect.kind === 'trigger' ? 'critical' : rule.effect.kind === 'warning' ? 'warning' : 'breach';

@@ -6,7 +6,7 @@
  * the Temporal client, not through the UI alone. Screenshots go to test-artifacts/ui/.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -15,6 +15,7 @@ import type { Browser, Page } from 'playwright-core';
 import { RolloutClient } from '../../client/rollouts';
 import { TASK_QUEUE, rolloutWorkflowId, statusQuery, type RolloutResult, type RolloutStatus } from '../../workflows/messages';
 import { ScreenshotTrail, eventually, launchChromium } from '../helpers/browser';
+import { startDoubleWorker } from '../helpers/double-worker';
 import { startDevServer, type TestDevServer } from '../helpers/temporal';
 import { TemporalUi } from '../helpers/temporal-ui';
 import { seedSpec } from '../workflows/spec-fixture';
@@ -36,20 +37,9 @@ let handle: WorkflowHandle;
 const trail = new ScreenshotTrail('temporal-ui');
 
 /** Starts the double-activity worker on the rollout task queue; resolves once it polls. */
-function startWorker(address: string, callsFile: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures', 'double-worker.ts')], {
-    env: { ...process.env, TEMPORAL_ADDRESS: address, TASK_QUEUE, CALLS_FILE: callsFile },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  worker = child;
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      if (d.toString().includes('worker ready')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr.slice(-2000)}`)));
-  });
+async function startWorker(address: string, callsFile: string): Promise<ChildProcess> {
+  worker = await startDoubleWorker({ TEMPORAL_ADDRESS: address, TASK_QUEUE, CALLS_FILE: callsFile });
+  return worker;
 }
 
 function status(): Promise<RolloutStatus> {

@@ -3,11 +3,12 @@
  * of a phase and a new worker process finishes it, with no step repeated or skipped.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
+import { startDoubleWorker } from '../helpers/double-worker';
 import { startDevServer, type TestDevServer } from '../helpers/temporal';
 import { seedSpec } from '../workflows/spec-fixture';
 import { canaryRollout } from '../../workflows';
@@ -18,20 +19,10 @@ let connection: Connection;
 let client: Client;
 const workers: ChildProcess[] = [];
 
-function startWorker(callsFile: string, taskQueue: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures', 'double-worker.ts')], {
-    env: { ...process.env, TEMPORAL_ADDRESS: server.address, TASK_QUEUE: taskQueue, CALLS_FILE: callsFile },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+async function startWorker(callsFile: string, taskQueue: string): Promise<ChildProcess> {
+  const child = await startDoubleWorker({ TEMPORAL_ADDRESS: server.address, TASK_QUEUE: taskQueue, CALLS_FILE: callsFile });
   workers.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      if (d.toString().includes('worker ready')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr.slice(-2000)}`)));
-  });
+  return child;
 }
 
 interface Call {

@@ -4,12 +4,13 @@
  * dashboard queries, once per judged check (replays of the same history do not add to it).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../helpers/free-port';
+import { startDoubleWorker } from '../helpers/double-worker';
 import { startDevServer, type TestDevServer } from '../helpers/temporal';
 import { seedSpec } from '../workflows/spec-fixture';
 import { canaryRollout } from '../../workflows';
@@ -41,20 +42,10 @@ async function startWorker(env: Record<string, string>): Promise<{ child: ChildP
   throw lastError;
 }
 
-function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures', 'double-worker.ts')], {
-    env: { ...process.env, TEMPORAL_ADDRESS: server.address, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+async function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
+  const child = await startDoubleWorker({ TEMPORAL_ADDRESS: server.address, ...env });
   workers.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      if (d.toString().includes('worker ready')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code}): ${stderr.slice(-2000)}`)));
-  });
+  return child;
 }
 
 /** `{labels → value}` of every sample of `name` in a Prometheus text exposition. */
