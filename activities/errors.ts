@@ -56,6 +56,25 @@ export class TrafficUnavailableError extends PhoenixActivityError {
   }
 }
 
+/**
+ * Thrown when the server that would take all the traffic is not operational in the load balancer
+ * (health check failing, maintenance, drain) within the wait bound. Nothing was changed, so the
+ * healthy server keeps the traffic; a retry may find the server up once its health check passes.
+ */
+export class TrafficServerDownError extends PhoenixActivityError {
+  override readonly name = 'TrafficServerDownError';
+  readonly nonRetryable = false;
+  constructor(
+    message: string,
+    /** `backend/server`. */
+    readonly target: string,
+    /** The last state the load balancer reported, e.g. "DOWN" or "UP, DRAIN (admin_state 8)". */
+    readonly state: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Thrown when the load balancer answers something we cannot parse or accept. */
 export class TrafficProtocolError extends PhoenixActivityError {
   override readonly name = 'TrafficProtocolError';

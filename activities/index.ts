@@ -11,6 +11,7 @@ export {
   PlatformCommandError,
   ProcessControlError,
   TrafficProtocolError,
+  TrafficServerDownError,
   TrafficTargetNotFoundError,
   TrafficUnavailableError,
   WebhookRejectedError,

@@ -2,14 +2,24 @@
  * Traffic router for HAProxy through its runtime API: canary weight `w` and stable weight `100 - w`
  * on two servers of one backend, so HAProxy's weighted balancing gives the canary `w` percent.
  */
+import { Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
-import { ConfigError, TrafficProtocolError, TrafficTargetNotFoundError, WeightMismatchError } from '../errors';
+import { ConfigError, TrafficServerDownError, WeightMismatchError } from '../errors';
+import { delay } from '../platform/poll-health';
 import {
+  answerError,
   formatRuntimeApiAddress,
   parseRuntimeApiAddress,
   runRuntimeApiCommand,
   type RuntimeApiAddress,
 } from './haproxy-runtime-api';
+import {
+  describeServerState,
+  isServerUsable,
+  parseServersStateAnswer,
+  serverState,
+  type HaproxyServerState,
+} from './haproxy-server-state';
 import type { TrafficRouter } from './traffic-router';
 
 /** Where the two servers live. */
@@ -18,8 +28,20 @@ export interface HaproxyRouterConfig {
   backend: string;
   stableServer: string;
   canaryServer: string;
+  /** Timeout of one runtime API call (ms). */
   timeoutMs?: number;
+  /**
+   * How long to wait for the server about to take all the traffic to be UP in HAProxy (ms).
+   * The default stays under the 30 s start-to-close timeout of the workflow's traffic activities,
+   * so the attempt ends with a clear retryable error rather than a timeout.
+   */
+  serverUpTimeoutMs?: number;
+  /** Pause between two state reads while waiting (ms). */
+  serverUpPollMs?: number;
 }
+
+const DEFAULT_SERVER_UP_TIMEOUT_MS = 20_000;
+const DEFAULT_SERVER_UP_POLL_MS = 150;
 
 // HAProxy proxy and server names: letters, digits and '-_.:' (see "proxy names" in the configuration manual).
 const NAME = /^[A-Za-z0-9_.:-]+$/;
@@ -41,19 +63,6 @@ export function checkSetWeightAnswer(command: string, target: string, answer: st
   if (text !== '') throw answerError(command, target, text);
 }
 
-function answerError(command: string, target: string, text: string): Error {
-  if (text === 'No such backend.' || text === 'No such server.') {
-    return new TrafficTargetNotFoundError(`HAProxy does not know ${target}: ${text}`, target, text);
-  }
-  const refused = /permission denied|unknown command|require|between 0 and 256|garbage/i.test(text);
-  return new TrafficProtocolError(
-    `unexpected HAProxy answer to "${command}": ${JSON.stringify(text.slice(0, 200))}`,
-    command,
-    text,
-    refused,
-  );
-}
-
 /** {@link TrafficRouter} over the HAProxy runtime API. */
 export class HaproxyRouter implements TrafficRouter {
   private readonly address: RuntimeApiAddress;
@@ -68,6 +77,12 @@ export class HaproxyRouter implements TrafficRouter {
         throw new ConfigError(`traffic.${field} is not a valid HAProxy name: ${JSON.stringify(config[field])}`, `traffic.${field}`);
       }
     }
+    for (const field of ['serverUpTimeoutMs', 'serverUpPollMs'] as const) {
+      const value = config[field];
+      if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+        throw new ConfigError(`traffic.${field} must be a positive number of ms, got ${value}`, `traffic.${field}`);
+      }
+    }
   }
 
   /** @inheritdoc */
@@ -78,6 +93,11 @@ export class HaproxyRouter implements TrafficRouter {
   /**
    * Sets canary = `weight`, stable = `100 - weight`. The server whose weight rises is changed
    * first, so the backend never has both servers at weight 0 (HAProxy would answer 503).
+   *
+   * When the other server goes to 0, the rising one is about to take all the traffic: it must be
+   * UP in HAProxy first (a just-restarted server is DOWN until its health check passes), so this
+   * waits for it, heartbeating inside an activity.
+   * @throws TrafficServerDownError (retryable) when it is not UP in time; no weight was changed.
    */
   async setCanaryWeight(weight: number, signal?: AbortSignal): Promise<number> {
     if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
@@ -100,6 +120,10 @@ export class HaproxyRouter implements TrafficRouter {
             [canaryServer, target.canary],
           ];
     const current: Record<string, number> = { [canaryServer]: before.canary, [stableServer]: before.stable };
+    const [[rising, risingTarget], [falling, fallingTarget]] = steps as [[string, number], [string, number]];
+    if (risingTarget > 0 && fallingTarget === 0 && current[falling] !== 0) {
+      await this.waitUntilUsable(rising, falling, signal);
+    }
     for (const [server, value] of steps) {
       if (current[server] === value) continue; // idempotent: no command when already there
       await this.setWeight(server, value, signal);
@@ -119,6 +143,61 @@ export class HaproxyRouter implements TrafficRouter {
     return after.canary;
   }
 
+  /**
+   * Polls `show servers state` until `server` is usable. Returns early, moving traffic anyway, when
+   * `other` is not usable either: then there is no healthy server to keep traffic on, and a
+   * rollback must not stall on it.
+   */
+  private async waitUntilUsable(server: string, other: string, signal?: AbortSignal): Promise<void> {
+    const { backend } = this.config;
+    const timeoutMs = this.config.serverUpTimeoutMs ?? DEFAULT_SERVER_UP_TIMEOUT_MS;
+    const pollMs = this.config.serverUpPollMs ?? DEFAULT_SERVER_UP_POLL_MS;
+    const heartbeat = activityHeartbeat();
+    const started = Date.now();
+    for (let polls = 1; ; polls++) {
+      signal?.throwIfAborted();
+      let states: Map<string, HaproxyServerState>;
+      try {
+        states = await this.serversState(signal);
+      } catch (err) {
+        // Cancellation while a state read is in flight is still a cancellation, not an outage.
+        if (signal?.aborted) throw signal.reason;
+        throw err;
+      }
+      const state = serverState(states, backend, server);
+      const otherState = serverState(states, backend, other);
+      if (isServerUsable(state)) {
+        if (polls > 1) this.logger?.info({ server, waitedMs: Date.now() - started, polls }, 'haproxy server up, moving traffic');
+        return;
+      }
+      if (!isServerUsable(otherState)) {
+        this.logger?.warn(
+          { server, state: describeServerState(state), other, otherState: describeServerState(otherState) },
+          'neither haproxy server is up; moving traffic anyway',
+        );
+        return;
+      }
+      const detail = { waitingFor: `${backend}/${server}`, state: describeServerState(state), polls };
+      heartbeat?.(detail);
+      if (polls === 1) this.logger?.info(detail, 'waiting for haproxy to report the server up before moving traffic');
+      if (Date.now() - started + pollMs > timeoutMs) {
+        throw new TrafficServerDownError(
+          `HAProxy still reports ${backend}/${server} ${describeServerState(state)} after ${Date.now() - started} ms; ` +
+            `weights left unchanged so ${backend}/${other} keeps the traffic`,
+          `${backend}/${server}`,
+          describeServerState(state),
+        );
+      }
+      await delay(pollMs, signal);
+    }
+  }
+
+  private async serversState(signal?: AbortSignal): Promise<Map<string, HaproxyServerState>> {
+    const command = `show servers state ${this.config.backend}`;
+    const answer = await runRuntimeApiCommand(this.address, command, { timeoutMs: this.config.timeoutMs, signal });
+    return parseServersStateAnswer(command, this.config.backend, answer);
+  }
+
   private async getWeight(server: string, signal?: AbortSignal): Promise<number> {
     const target = `${this.config.backend}/${server}`;
     const command = `get weight ${target}`;
@@ -132,4 +211,15 @@ export class HaproxyRouter implements TrafficRouter {
     const answer = await runRuntimeApiCommand(this.address, command, { timeoutMs: this.config.timeoutMs, signal });
     checkSetWeightAnswer(command, target, answer);
   }
+}
+
+/** The current activity's heartbeat, or undefined outside an activity (scripts, direct use). */
+function activityHeartbeat(): ((details: unknown) => void) | undefined {
+  let ctx: Context;
+  try {
+    ctx = Context.current();
+  } catch {
+    return undefined;
+  }
+  return (details) => ctx.heartbeat(details);
 }

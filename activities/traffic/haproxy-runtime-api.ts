@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import path from 'node:path';
-import { ConfigError, TrafficUnavailableError } from '../errors';
+import { ConfigError, TrafficProtocolError, TrafficTargetNotFoundError, TrafficUnavailableError } from '../errors';
 
 /** Where the runtime API listens: a TCP endpoint or a unix socket path. */
 export type RuntimeApiAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
@@ -85,4 +85,22 @@ export function runRuntimeApiCommand(
       finish(new TrafficUnavailableError(`HAProxy runtime API at ${where} unreachable: ${err.message}`, where, { cause: err })),
     );
   });
+}
+
+/**
+ * The error for an answer HAProxy gave instead of the expected one: an unknown backend or server
+ * is {@link TrafficTargetNotFoundError}; refused commands are non-retryable protocol errors, and
+ * anything else (a garbled answer) is a retryable one.
+ */
+export function answerError(command: string, target: string, text: string): Error {
+  if (text === 'No such backend.' || text === 'No such server.' || text === "Can't find backend.") {
+    return new TrafficTargetNotFoundError(`HAProxy does not know ${target}: ${text}`, target, text);
+  }
+  const refused = /permission denied|unknown command|require|between 0 and 256|garbage/i.test(text);
+  return new TrafficProtocolError(
+    `unexpected HAProxy answer to "${command}": ${JSON.stringify(text.slice(0, 200))}`,
+    command,
+    text,
+    refused,
+  );
 }

@@ -15,6 +15,8 @@ export interface HaproxyServer {
   /** `host:port` of the server. */
   address: string;
   weight: number;
+  /** Extra server-line keywords, e.g. `check inter 1s fall 2 rise 1`. */
+  options?: string;
 }
 
 /** Options of {@link startHaproxy}. */
@@ -79,7 +81,7 @@ async function startOnce(opts: HaproxyOptions): Promise<HaproxyHandle> {
     `  default_backend ${backend}`,
     `backend ${backend}`,
     '  balance roundrobin',
-    ...opts.servers.map((s) => `  server ${s.name} ${s.address} weight ${s.weight}`),
+    ...opts.servers.map((s) => `  server ${s.name} ${s.address} weight ${s.weight}${s.options ? ` ${s.options}` : ''}`),
     '',
   ].join('\n');
   const configFile = path.join(dir, 'haproxy.cfg');
