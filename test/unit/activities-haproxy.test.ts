@@ -432,7 +432,7 @@ describe('setCanaryWeight waits for the server HAProxy reports DOWN', () => {
     assert.deepEqual(await switching, { weight: 100 });
     assert.ok(doneAt - started >= 1000, `returned after ${doneAt - started} ms`);
     // downinter 250ms: the first check after the start marks it UP; polling adds at most ~150 ms.
-    assert.ok(doneAt - upAt < 2000, `took ${doneAt - upAt} ms after the canary came up`);
+    assert.ok(doneAt - upAt < 8000, `took ${doneAt - upAt} ms after the canary came up`);
     assert.deepEqual(await weights(), { canary: 100, stable: 0 });
     assert.ok(heartbeats.length >= 3, `heartbeats: ${heartbeats.length}`);
     assert.match(JSON.stringify(heartbeats[0]), /"waitingFor":"app\/canary".*"state":"DOWN"/);
@@ -466,7 +466,7 @@ describe('setCanaryWeight waits for the server HAProxy reports DOWN', () => {
     assert.ok(err instanceof Error);
     assert.equal(err.name, 'TrafficServerDownError', err.message);
     assert.match(err.message, /app\/canary DOWN after \d+ ms/);
-    assert.ok(elapsed >= 1100 && elapsed < 3000, `gave up after ${elapsed} ms`);
+    assert.ok(elapsed >= 1100 && elapsed < 10_000, `gave up after ${elapsed} ms`);
     const failure = toApplicationFailure(err);
     assert.ok(failure instanceof ApplicationFailure);
     assert.equal(failure.type, 'TrafficServerDownError');
@@ -489,7 +489,8 @@ describe('setCanaryWeight waits for the server HAProxy reports DOWN', () => {
     const cancelledAt = Date.now();
     env.cancel();
     await assert.rejects(switching, (err: unknown) => err instanceof CancelledFailure);
-    assert.ok(Date.now() - cancelledAt < 1000);
+    // Generous bounds: they tell "stopped on cancel" from "waited out the 20 s limit" on a busy CI box.
+    assert.ok(Date.now() - cancelledAt < 8000);
     assert.deepEqual(await weights(), { canary: 0, stable: 100 });
   });
 
@@ -499,7 +500,7 @@ describe('setCanaryWeight waits for the server HAProxy reports DOWN', () => {
     const router = new HaproxyRouter({ runtimeApi: haproxy.runtimeApi, backend: 'app', stableServer: 'stable', canaryServer: 'canary' });
     const started = Date.now();
     assert.equal(await router.setCanaryWeight(100), 100);
-    assert.ok(Date.now() - started < 1000);
+    assert.ok(Date.now() - started < 8000);
     assert.deepEqual(await weights(), { canary: 100, stable: 0 });
   });
 
@@ -535,7 +536,7 @@ describe('setCanaryWeight waits for the server HAProxy reports DOWN', () => {
     });
     const started = Date.now();
     assert.equal(await router.setCanaryWeight(100), 100);
-    assert.ok(Date.now() - started < 1000, `waited ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 4000, `waited ${Date.now() - started} ms`);
   });
 });
 
