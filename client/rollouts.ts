@@ -412,8 +412,8 @@ function statusFromResult(
   return {
     rolloutId,
     service: attrs.get(serviceSearchAttribute) ?? rolloutId.replace(/^rollout-/, ''),
-    stableVersion: String(description.memo?.[MEMO_STABLE_VERSION] ?? ''),
-    canaryVersion: String(description.memo?.[MEMO_CANARY_VERSION] ?? ''),
+    stableVersion: memoString(description, MEMO_STABLE_VERSION),
+    canaryVersion: memoString(description, MEMO_CANARY_VERSION),
     state: result.outcome,
     paused: false,
     phase: last?.phase ?? attrs.get(phaseSearchAttribute) ?? '',
@@ -431,11 +431,18 @@ function statusFromResult(
   };
 }
 
+/** Memo values written by `start` are strings; anything else (a foreign workflow) reads as empty. */
+function memoString(description: WorkflowExecutionDescription, key: string): string {
+  const value = description.memo?.[key];
+  return typeof value === 'string' ? value : '';
+}
+
+// grpc-js's Status.UNAVAILABLE; grpc-js is not a direct dependency, so its enum is compared by value.
 const GRPC_UNAVAILABLE = 14;
 
 function isUnavailable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (isGrpcServiceError(e) && e.code === GRPC_UNAVAILABLE) return true;
+    if (isGrpcServiceError(e) && (e.code as number) === GRPC_UNAVAILABLE) return true;
   }
   return false;
 }

@@ -510,6 +510,7 @@ function run(
       if (!options.onOutput) return;
       // Maven prints colour resets even in batch mode; drop them so only real messages are relayed.
       for (const raw of chunk.toString().split('\n')) {
+        // eslint-disable-next-line no-control-regex -- ANSI colour codes start with ESC; matching it is the point
         const line = raw.replace(/\x1b\[[0-9;]*m/g, '').trim();
         if (line) options.onOutput(line);
       }

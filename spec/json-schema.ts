@@ -99,7 +99,7 @@ function rows(node: JsonSchemaNode, prefix: string, out: string[], sections: str
 
 function renderSection(variant: JsonSchemaNode, path: string, sections: string[]): void {
   const kind = variant.properties?.kind?.const;
-  const title = kind !== undefined ? `\`${path}\` with \`kind: ${String(kind)}\`` : `\`${path}\`: ${variant.description ?? ''}`;
+  const title = typeof kind === 'string' ? `\`${path}\` with \`kind: ${kind}\`` : `\`${path}\`: ${variant.description ?? ''}`;
   const out: string[] = [];
   const nested: string[] = [];
   rows(variant, path, out, nested);
@@ -121,7 +121,7 @@ function renderSection(variant: JsonSchemaNode, path: string, sections: string[]
 export function renderSpecReference(schema: Record<string, unknown> = generateJsonSchema()): string {
   const out: string[] = [];
   const sections: string[] = [];
-  rows(schema as JsonSchemaNode, '', out, sections);
+  rows(schema, '', out, sections);
   return [
     '# Rollout spec reference',
     '',

@@ -39,6 +39,7 @@ function describeValue(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- null, arrays and objects returned above
   return `${typeof value} ${String(value)}`;
 }
 

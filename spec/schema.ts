@@ -57,10 +57,6 @@ const fractionField = (description: string, options?: FractionOptions) =>
 const latencyField = (description: string) => unitField(parseLatencyMs, description);
 const percentField = (description: string) => unitField(parsePercent, description);
 
-function nonEmptyString(what: string) {
-  return z.string({ error: `${what} must be a string` }).trim().min(1, `${what} must not be empty`);
-}
-
 /** A service name or version: spliced into PromQL label matchers, so strictly limited. */
 function labelValue(what: string) {
   return z

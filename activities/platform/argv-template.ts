@@ -9,7 +9,7 @@ export function renderArgv(argv: readonly string[], vars: Readonly<Record<string
   if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== 'string')) {
     throw new ConfigError(`${field} must be a non-empty array of strings`, field);
   }
-  return argv.map((arg) =>
+  return argv.map((arg: string) =>
     arg.replace(/\{\{\s*([A-Za-z]+)\s*\}\}/g, (_whole: string, name: string) => {
       const value = vars[name];
       if (value === undefined) {

@@ -11,7 +11,7 @@ export interface PlatformCall {
   /** Aborted when the activity is cancelled. */
   signal: AbortSignal;
   /** Records liveness (and progress) with Temporal. */
-  heartbeat(details?: unknown): void;
+  heartbeat: (details?: unknown) => void;
   /** Epoch ms by which a long operation should give up and report, leaving time to return. */
   deadline: number;
 }

@@ -102,9 +102,10 @@ function sha256(text: string): string {
 /** Builds the fastify app; call `listen` on it (or `inject` in tests). */
 export function buildApiServer(options: ApiServerOptions): FastifyInstance {
   const { rollouts } = options;
+  // Typed as fastify's base logger so the app is a plain FastifyInstance; it is still pino.
+  const loggerInstance: FastifyBaseLogger = options.logger;
   const app = Fastify({
-    // Typed as fastify's base logger so the app is a plain FastifyInstance; it is still pino.
-    loggerInstance: options.logger as FastifyBaseLogger,
+    loggerInstance,
     disableRequestLogging: true,
     bodyLimit: options.bodyLimitBytes ?? 256 * 1024,
   });

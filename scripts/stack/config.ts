@@ -109,7 +109,7 @@ function parsePorts(text: string | undefined, source: string): Partial<StackPort
     );
     throw new StackConfigError(`${source}: ${issues.join('; ')} (known: ${Object.keys(DEFAULT_PORTS).join(', ')})`);
   }
-  return Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined)) as Partial<StackPorts>;
+  return Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined));
 }
 
 function findClash(ports: StackPorts): [PortName, PortName] | undefined {
