@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The one test command (`npm test`). Typechecks, provisions the Temporal binaries, then runs the
+ * The one test command (`npm test`). Typechecks, lints, provisions the Temporal binaries, then runs the
  * `*.test.ts` files with Node's built-in runner: unit and workflow tests concurrently, e2e tests
  * (real servers on few cores) one file at a time. Exit code is non-zero if anything failed.
  *
@@ -8,7 +8,8 @@
  *   npm test -- test/unit            a directory
  *   npm test -- test/e2e/x.test.ts   files
  *   npm test -- --test-name-pattern=restart test/e2e   extra flags go to `node --test`
- *   npm test -- --no-typecheck       skip the typecheck (quick iterations)
+ *   npm test -- --no-typecheck       skip the typecheck and the lint (quick iterations)
+ *   npm test -- --no-lint            skip only the lint
  *
  * Env: PHOENIX_TEST_CONCURRENCY (files at once for unit+workflow, default max(2, cores)),
  *      PHOENIX_TEST_TIMEOUT_MS (per test, default 600000).
@@ -23,8 +24,10 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const started = Date.now();
 
 const args = process.argv.slice(2);
+const OWN_FLAGS = ['--no-typecheck', '--no-lint'];
 const typecheck = !args.includes('--no-typecheck');
-const nodeFlags = args.filter((a) => a.startsWith('--') && a !== '--no-typecheck');
+const lint = typecheck && !args.includes('--no-lint');
+const nodeFlags = args.filter((a) => a.startsWith('--') && !OWN_FLAGS.includes(a));
 const targets = args.filter((a) => !a.startsWith('--'));
 
 /** Recursively lists `*.test.ts` under `dir` (Node 20's --test does not glob TypeScript). */
@@ -88,6 +91,13 @@ if (typecheck) {
   const result = await run('npm', ['run', '--silent', 'typecheck']);
   if (result.code !== 0) problems.push('typecheck failed');
   else process.stdout.write('typecheck ok\n');
+}
+
+if (lint) {
+  banner('lint');
+  const result = await run('npm', ['run', '--silent', 'lint']);
+  if (result.code !== 0) problems.push('lint failed');
+  else process.stdout.write('lint ok\n');
 }
 
 banner('provision Temporal binaries');

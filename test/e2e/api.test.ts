@@ -49,7 +49,7 @@ describe('HTTP API (real dev server + worker)', () => {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as any) : undefined };
+    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
   };
   const status = async (id: string) => (await call('GET', `/v1/rollouts/${id}`)).body as RolloutStatus;
 

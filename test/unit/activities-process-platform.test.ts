@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -191,7 +192,7 @@ describe('process platform', () => {
       (err: unknown) => err,
     );
     if (deployed !== undefined) {
-      assert.ok(deployed instanceof ApplicationFailure, String(deployed));
+      assert.ok(deployed instanceof ApplicationFailure, inspect(deployed));
       assert.equal(deployed.type, 'ProcessControlError');
       assert.equal(deployed.nonRetryable, false);
       assert.match(deployed.message, /exited right after start \(code 3/);

@@ -34,8 +34,9 @@ async function startTarget() {
   const agent = gauge('agent_health_score');
   agent.set({ service: 'checkout', version: 'v2', pod: 'a' }, 0.96);
   agent.set({ service: 'checkout', version: 'v2', pod: 'b' }, 0.98);
-  const server = http.createServer(async (_req, res) => {
-    res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
+  const server = http.createServer((_req, res) => {
+    // node:http ignores a handler's promise; a registry failure still surfaces as an unhandled rejection.
+    void registry.metrics().then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

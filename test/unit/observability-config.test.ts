@@ -83,7 +83,7 @@ function metricNamesIn(expr: string): string[] {
   const names = new Set<string>();
   for (const m of withoutGroupings.matchAll(/(?<![\w$])([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?=\{|\[|\)|$|\s|==|>|<|\+|-|\*|\/)/g)) {
     const word = m[1] as string;
-    const after = withoutGroupings.slice((m.index as number) + word.length).trimStart();
+    const after = withoutGroupings.slice(m.index + word.length).trimStart();
     if (after.startsWith('(')) continue; // a function call
     if (/^(by|without|on|ignoring|bool|and|or|unless|offset|le|inf|nan)$/i.test(word)) continue;
     if (/^\d/.test(word)) continue;
