@@ -157,7 +157,16 @@ describe('scenario 7: HAProxy runtime API refusing connections (real stack)', { 
       50,
     );
     const convergedAt = Date.now();
-    const status = await stack.status();
+    // HAProxy changes before the workflow records the activity's result: wait for the workflow too.
+    const status = await stack.waitFor(
+      'the workflow to record 20%',
+      async () => {
+        const s = await stack.status();
+        return s.weight === 20 ? s : undefined;
+      },
+      30_000,
+      100,
+    );
     const afterCounts = await loadCountsAfter(stack, convergedAt);
     const canaryAfter = (await stack.stats('canary')).total;
     const d = delta(before, afterCounts);
