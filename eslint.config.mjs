@@ -47,7 +47,7 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': [
         'error',
         {
-          // node:test's top-level test()/describe() return promises the runner itself tracks; awaiting them is not the idiom.
+          // node:test's test()/describe() return promises the runner itself tracks; awaiting them is not the idiom.
           allowForKnownSafeCalls: [
             { from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite', 'before', 'after'] },
           ],
@@ -58,7 +58,10 @@ export default tseslint.config(
       // Async fakes, fastify handlers and interface implementations are async by contract, not by accident.
       '@typescript-eslint/require-await': 'off',
       // Rejecting with AbortSignal.reason (typed `any`) is the standard way to propagate a cancellation.
-      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+      '@typescript-eslint/prefer-promise-reject-errors': [
+        'error',
+        { allowThrowingAny: true, allowThrowingUnknown: true },
+      ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
