@@ -361,7 +361,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     service,
     specText,
     spec,
-    status: () => (client as RolloutClient).status(service),
+    status: () => client.status(service),
     setFault,
     stats,
     haproxyWeights,
