@@ -47,6 +47,36 @@ function offline(cacheDir: string, env: NodeJS.ProcessEnv, extra: ProvisionOptio
 
 const SYSTEM_PATH = '/usr/bin:/bin';
 
+/**
+ * Fake `javac` and `jar` in `tools` (shadowing a real JDK on SYSTEM_PATH): javac logs its args and
+ * "compiles" LoopbackTestServer.class into its -d dir, jar packs that dir's listing into the jar file.
+ */
+async function fakeJdk(tools: string, javacBody?: string): Promise<{ javacCalls: string }> {
+  const javacCalls = path.join(tools, 'javac.log');
+  await script(
+    path.join(tools, 'javac'),
+    javacBody ??
+      [
+        `echo "$@" >> ${javacCalls}`,
+        'while [ $# -gt 0 ]; do if [ "$1" = -d ]; then out="$2"; fi; shift; done',
+        'echo class > "$out/LoopbackTestServer.class"',
+      ].join('\n'),
+  );
+  await script(path.join(tools, 'jar'), '[ "$1" = cf ] && [ "$3" = -C ] && ls "$4" > "$2"');
+  return { javacCalls };
+}
+
+/** A PATH dir with only the system tools the fakes and the wrapper need: no javac, no jar. */
+async function minimalSystemBin(): Promise<string> {
+  const bin = await dir('sysbin');
+  for (const tool of ['touch', 'dirname']) await fs.symlink(path.join('/usr/bin', tool), path.join(bin, tool));
+  return bin;
+}
+
+async function lineCount(file: string): Promise<number> {
+  return (await fs.readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+}
+
 describe('ensureTemporalCli search order', () => {
   it('prefers TEMPORAL_CLI_PATH over PATH and the cache', async () => {
     const cache = await dir('cache');
@@ -191,7 +221,7 @@ describe('building from a registry (fake toolchains)', () => {
     await assert.rejects(fs.access(path.join(cache, 'locks', 'temporal.lock')), 'lock released');
   });
 
-  it('fetches the test server jars with mvn and writes a wrapper that runs TestServer with the args', async () => {
+  it('fetches the test server jars with mvn, compiles the loopback main and writes a wrapper running it', async () => {
     const cache = await dir('cache');
     const tools = await dir('fake-java');
     const mvnCalls = path.join(tools, 'mvn.log');
@@ -204,26 +234,110 @@ describe('building from a registry (fake toolchains)', () => {
       ].join('\n'),
     );
     await script(path.join(tools, 'java'), 'echo "java $*"');
+    const { javacCalls } = await fakeJdk(tools);
     const env = { PATH: `${tools}:${SYSTEM_PATH}` };
     const wrapper = await ensureTestServer(offline(cache, env, { build: true }));
     assert.equal(wrapper, path.join(cache, 'bin', 'temporal-test-server'));
     assert.match(await fs.readFile(mvnCalls, 'utf8'), /-f \S+scripts\/maven\/pom\.xml dependency:copy-dependencies/);
-    assert.deepEqual((await fs.readdir(path.join(cache, 'test-server', 'lib'))).sort(), [
+    const serverDir = path.join(cache, 'test-server');
+    assert.deepEqual((await fs.readdir(path.join(serverDir, 'lib'))).sort(), [
       'grpc-core-1.76.0.jar',
       'temporal-test-server-1.38.0.jar',
     ]);
+    assert.match(
+      await fs.readFile(javacCalls, 'utf8'),
+      new RegExp(`^--release 8 -Xlint:-options -cp ${serverDir}/lib/\\* -d \\S+ \\S+/scripts/maven/LoopbackTestServer\\.java$`, 'm'),
+    );
+    assert.equal((await fs.readFile(path.join(serverDir, 'phoenix-loopback.jar'), 'utf8')).trim(), 'LoopbackTestServer.class');
+    assert.match(await fs.readFile(path.join(serverDir, 'loopback.sha256'), 'utf8'), /^[0-9a-f]{64}\n$/);
+    assert.ok(!(await fs.readdir(serverDir)).some((name) => name.startsWith('.classes-')), 'no temp classes dir left');
     const output = execFileSync(wrapper, ['7234', '--enable-time-skipping'], { env }).toString().trim();
-    const lib = await fs.realpath(path.join(cache, 'test-server', 'lib'));
+    const root = await fs.realpath(serverDir);
     assert.equal(
       output,
-      `java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:cds*=off -cp ${lib}/* io.temporal.testserver.TestServer 7234 --enable-time-skipping`,
+      `java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:cds*=off -cp ${root}/phoenix-loopback.jar:${root}/lib/* LoopbackTestServer 7234 --enable-time-skipping`,
     );
+  });
+
+  it('without javac: warns once, and the wrapper runs the upstream main class', async () => {
+    const cache = await dir('cache');
+    const tools = await dir('fake-java');
+    await script(
+      path.join(tools, 'mvn'),
+      [
+        'for arg in "$@"; do case "$arg" in -DoutputDirectory=*) out="${arg#-DoutputDirectory=}";; esac; done',
+        'touch "$out/temporal-test-server-1.38.0.jar"',
+      ].join('\n'),
+    );
+    await script(path.join(tools, 'java'), 'echo "java $*"');
+    const env = { PATH: `${tools}:${await minimalSystemBin()}` };
+    const messages: string[] = [];
+    const options = offline(cache, env, { build: true, log: (m) => messages.push(m) });
+    const wrapper = await ensureTestServer(options);
+    const warnings = messages.filter((m) => /WARNING/.test(m));
+    assert.equal(warnings.length, 1, messages.join('\n'));
+    assert.match(warnings[0] ?? '', /`javac` is not on PATH.*ALL interfaces/);
+    assert.match(execFileSync(wrapper, ['1'], { env }).toString(), / -cp \S+\/lib\/\* io\.temporal\.testserver\.TestServer 1$/m);
+
+    messages.length = 0;
+    assert.equal(await ensureTestServer(options), wrapper);
+    assert.deepEqual(messages, [], 'no second warning, no rebuild');
+  });
+
+  it('when javac fails: warns with its output, falls back, and does not retry the same source', async () => {
+    const cache = await dir('cache');
+    const tools = await dir('fake-java');
+    await script(path.join(tools, 'java'), 'echo "java $*"');
+    const javacCalls = path.join(tools, 'javac.log');
+    await fakeJdk(tools, `echo "$@" >> ${javacCalls}; echo "LoopbackTestServer.java:3: error: package io.grpc does not exist" >&2; exit 1`);
+    await fs.mkdir(path.join(cache, 'test-server', 'lib'), { recursive: true });
+    await script(path.join(cache, 'bin', 'temporal-test-server'), 'exec java -cp "/old/lib/*" io.temporal.testserver.TestServer "$@"');
+    const env = { PATH: `${tools}:${SYSTEM_PATH}` };
+    const messages: string[] = [];
+    const wrapper = await ensureTestServer(offline(cache, env, { log: (m) => messages.push(m) }));
+    assert.ok(
+      messages.some((m) => /WARNING: could not build the loopback.*javac failed \(exit 1\): .*package io\.grpc does not exist/.test(m)),
+      messages.join('\n'),
+    );
+    assert.match(execFileSync(wrapper, ['1'], { env }).toString(), /io\.temporal\.testserver\.TestServer 1$/m);
+    await assert.rejects(fs.access(path.join(cache, 'test-server', 'phoenix-loopback.jar')), 'no jar from a failed compile');
+
+    messages.length = 0;
+    await ensureTestServer(offline(cache, env, { log: (m) => messages.push(m) }));
+    assert.deepEqual(messages, []);
+    assert.equal(await lineCount(javacCalls), 1, 'javac ran once');
+  });
+
+  it('recompiles when LoopbackTestServer.java changed or its jar vanished, and only then', async () => {
+    const cache = await dir('cache');
+    const tools = await dir('fake-java');
+    await script(path.join(tools, 'java'), 'echo "java $*"');
+    const { javacCalls } = await fakeJdk(tools);
+    await fs.mkdir(path.join(cache, 'test-server', 'lib'), { recursive: true });
+    await script(path.join(cache, 'bin', 'temporal-test-server'), 'exec java -cp "/old/lib/*" io.temporal.testserver.TestServer "$@"');
+    const options = offline(cache, { PATH: `${tools}:${SYSTEM_PATH}` });
+    const wrapper = await ensureTestServer(options);
+    assert.equal(await lineCount(javacCalls), 1);
+    await ensureTestServer(options);
+    assert.equal(await lineCount(javacCalls), 1, 'unchanged source: not recompiled');
+
+    const stamp = path.join(cache, 'test-server', 'loopback.sha256');
+    await fs.writeFile(stamp, 'hash-of-an-older-source\n');
+    await ensureTestServer(options);
+    assert.equal(await lineCount(javacCalls), 2, 'changed source: recompiled');
+    assert.match(await fs.readFile(stamp, 'utf8'), /^[0-9a-f]{64}\n$/);
+
+    await fs.rm(path.join(cache, 'test-server', 'phoenix-loopback.jar'));
+    await ensureTestServer(options);
+    assert.equal(await lineCount(javacCalls), 3, 'missing jar: recompiled');
+    assert.match(await fs.readFile(wrapper, 'utf8'), /LoopbackTestServer "\$@"/);
   });
 
   it('rewrites a cached wrapper of an older shape and uses a class archive once present', async () => {
     const cache = await dir('cache');
     const tools = await dir('fake-java');
     await script(path.join(tools, 'java'), 'echo "java $*"');
+    await fakeJdk(tools);
     await fs.mkdir(path.join(cache, 'test-server', 'lib'), { recursive: true });
     const wrapper = await script(
       path.join(cache, 'bin', 'temporal-test-server'),
@@ -232,7 +346,8 @@ describe('building from a registry (fake toolchains)', () => {
     const env = { PATH: `${tools}:${SYSTEM_PATH}` };
     const messages: string[] = [];
     assert.equal(await ensureTestServer(offline(cache, env, { log: (m) => messages.push(m) })), wrapper);
-    assert.match(await fs.readFile(wrapper, 'utf8'), /phoenix-test-server-wrapper v2/);
+    assert.match(await fs.readFile(wrapper, 'utf8'), /phoenix-test-server-wrapper v3/);
+    assert.match(execFileSync(wrapper, ['1'], { env }).toString(), / LoopbackTestServer 1$/m);
     assert.ok(messages.some((m) => /upgrading/.test(m)));
 
     await fs.writeFile(path.join(cache, 'test-server', 'classes.jsa'), 'archive');
@@ -256,6 +371,7 @@ describe('building from a registry (fake toolchains)', () => {
       ].join('\n'),
     );
     await script(path.join(tools, 'java'), 'exit 0');
+    const { javacCalls } = await fakeJdk(tools);
     const options = offline(cache, { PATH: `${tools}:${SYSTEM_PATH}` }, { build: true });
     await ensureTestServer(options);
     await ensureTestServer(options);
@@ -266,6 +382,7 @@ describe('building from a registry (fake toolchains)', () => {
     await fs.writeFile(stamp, 'made-from-an-older-pom\n');
     await ensureTestServer(options);
     assert.equal((await fs.readFile(mvnCalls, 'utf8')).trim().split('\n').length, 2, 'changed pom: refetched');
+    assert.equal(await lineCount(javacCalls), 2, 'new jars: loopback main compiled again');
     assert.match(await fs.readFile(stamp, 'utf8'), /^[0-9a-f]{64}\n$/);
   });
 
