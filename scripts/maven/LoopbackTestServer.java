@@ -6,6 +6,7 @@ import io.temporal.internal.testservice.TestServicesStarter;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Drop-in replacement for {@code io.temporal.testserver.TestServer} (same arguments:
@@ -32,7 +33,7 @@ public final class LoopbackTestServer {
 
   /**
    * Starts the test server and returns; gRPC's non-daemon threads keep the JVM alive until it is
-   * signalled, when a shutdown hook closes the server the way upstream does.
+   * signalled, when the shutdown hook closes the server the way upstream does.
    */
   public static void main(String[] args) {
     if (args.length < 1 || args.length > 2) {
@@ -71,27 +72,29 @@ public final class LoopbackTestServer {
 
     // Upstream passes lockTimeSkipping = !enableTimeSkipping and a zero initial time offset.
     final TestServicesStarter starter = new TestServicesStarter(!enableTimeSkipping, 0L);
+    // Hooked before binding (upstream hooks after): a SIGTERM right after the port opens then still
+    // closes the server instead of failing with "Shutdown in progress".
+    final AtomicReference<Server> started = new AtomicReference<>();
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> close(started.get(), starter), "test-server-shutdown"));
     NettyServerBuilder builder = NettyServerBuilder.forAddress(address, InsecureServerCredentials.create());
     GRPCServerHelper.registerServicesAndHealthChecks(starter.getServices(), builder);
-    final Server server;
     try {
-      server = builder.build().start();
+      started.set(builder.build().start());
     } catch (IOException e) {
-      starter.close();
       System.err.println("Cannot listen on " + host + ":" + port + ": " + e.getMessage());
       System.exit(1);
-      return;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> close(server, starter), "test-server-shutdown"));
   }
 
   /** Mirrors upstream's PortBoundTestServer.close(): stop accepting, give calls 5 s, then force. */
   private static void close(Server server, TestServicesStarter starter) {
     try {
-      server.shutdown();
-      server.awaitTermination(5, TimeUnit.SECONDS);
+      if (server != null) {
+        server.shutdown();
+        server.awaitTermination(5, TimeUnit.SECONDS);
+      }
       starter.close();
-      server.shutdownNow();
+      if (server != null) server.shutdownNow();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }

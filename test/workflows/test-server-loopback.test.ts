@@ -156,6 +156,19 @@ describe('LoopbackTestServer arguments', () => {
     assert.match(port.stderr, /Invalid port: http/);
   });
 
+  it('says which address is taken when the port is in use, and exits 1', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (holder.address() as net.AddressInfo).port;
+      const result = await runWrapper(wrapper, [String(port), '--enable-time-skipping']);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, new RegExp(`Cannot listen on 127\\.0\\.0\\.1:${port}: `));
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  });
+
   it('names PHOENIX_TEST_SERVER_HOST when it does not resolve', async () => {
     const result = await runWrapper(wrapper, ['0'], { ...process.env, PHOENIX_TEST_SERVER_HOST: 'no-such-host.invalid' });
     assert.equal(result.code, 2);
