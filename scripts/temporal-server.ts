@@ -18,6 +18,12 @@ export interface DevServerOptions {
   port: number;
   /** Web UI port; omit (or null) to run headless. */
   uiPort?: number | null;
+  /**
+   * HTTP API and metrics ports. When omitted they are chosen here, together with the others: the
+   * CLI's own "random free port" can pick the very port just chosen for the UI, and then fails.
+   */
+  httpPort?: number;
+  metricsPort?: number;
   /** SQLite file for persistence across restarts; omit for an in-memory server. */
   dbFile?: string;
   /** Namespace to create at start (`default` always exists). */
@@ -81,6 +87,8 @@ export function devServerArgs(options: DevServerOptions): string[] {
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(options.port)];
   if (options.uiPort === undefined || options.uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(options.uiPort), '--ui-ip', ip);
+  if (options.httpPort !== undefined) args.push('--http-port', String(options.httpPort));
+  if (options.metricsPort !== undefined) args.push('--metrics-port', String(options.metricsPort));
   if (options.dbFile) args.push('--db-filename', options.dbFile);
   const namespace = options.namespace ?? 'default';
   if (namespace !== 'default') args.push('--namespace', namespace);
@@ -104,8 +112,30 @@ function validate(options: DevServerOptions): void {
  * Starts `temporal server start-dev` and resolves once the frontend answers and the search attributes
  * are registered. Rejects with {@link DevServerError} (including the server's output) otherwise.
  */
-export async function startTemporalDevServer(options: DevServerOptions): Promise<DevServerHandle> {
-  validate(options);
+export async function startTemporalDevServer(requested: DevServerOptions): Promise<DevServerHandle> {
+  validate(requested);
+  const autoPorts = requested.httpPort === undefined || requested.metricsPort === undefined;
+  for (let attempt = 1; ; attempt++) {
+    const options = await withAuxiliaryPorts(requested);
+    try {
+      return await startWithPorts(options);
+    } catch (err) {
+      // Ports picked here can be taken by someone else before the server binds them: pick again.
+      const raced = err instanceof DevServerError && /address already in use/.test(err.output);
+      if (!autoPorts || !raced || attempt >= 3) throw err;
+    }
+  }
+}
+
+/** Fills in free HTTP API and metrics ports that differ from the frontend and UI ports. */
+async function withAuxiliaryPorts(options: DevServerOptions): Promise<DevServerOptions> {
+  if (options.httpPort !== undefined && options.metricsPort !== undefined) return options;
+  const taken = [options.port, options.uiPort].filter((p): p is number => typeof p === 'number');
+  const [httpPort, metricsPort] = await freePorts(2, options.ip ?? '127.0.0.1', taken);
+  return { ...options, httpPort: options.httpPort ?? httpPort, metricsPort: options.metricsPort ?? metricsPort };
+}
+
+async function startWithPorts(options: DevServerOptions): Promise<DevServerHandle> {
   const cliPath = options.cliPath ?? (await ensureTemporalCli());
   const ip = options.ip ?? '127.0.0.1';
   const namespace = options.namespace ?? 'default';
@@ -343,6 +373,32 @@ export async function stopDetachedDevServer(pidFile: string, graceMs = STOP_GRAC
   while (alive()) await new Promise((resolve) => setTimeout(resolve, 50));
   await fs.rm(pidFile, { force: true });
   return true;
+}
+
+/**
+ * Asks the OS for `count` distinct free TCP ports on `host`, none of them in `exclude`: all are held
+ * open at once, so they cannot repeat each other.
+ */
+export async function freePorts(count: number, host = '127.0.0.1', exclude: number[] = []): Promise<number[]> {
+  const held: net.Server[] = [];
+  const ports: number[] = [];
+  try {
+    while (ports.length < count) {
+      const server = net.createServer();
+      server.unref();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, host, () => resolve());
+      });
+      held.push(server);
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      if (!exclude.includes(port)) ports.push(port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(held.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
 }
 
 /** Asks the OS for a free TCP port on `host` (listen on 0, read it, close). */

@@ -12,7 +12,8 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTES } from '../../workflows/messages';
 import { ensureTestServer } from '../../scripts/provision';
 import {
-  freePort,
+  DevServerError,
+  freePorts,
   startTemporalDevServer,
   type DevServerHandle,
   type DevServerOptions,
@@ -128,17 +129,18 @@ export async function startDevServer(
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'phoenix-temporal-'));
   const dbFile = options.dbFile ?? path.join(dir, 'temporal.sqlite');
   const { ui, ...rest } = options;
-  let handle: DevServerHandle;
-  try {
-    handle = await startTemporalDevServer({
-      ...rest,
-      dbFile,
-      port: await freePort(),
-      uiPort: ui ? await freePort() : null,
-    });
-  } catch (err) {
-    await fs.rm(dir, { recursive: true, force: true });
-    throw err;
+  let handle: DevServerHandle | undefined;
+  for (let attempt = 1; !handle; attempt++) {
+    // Chosen together so they differ; another process can still take one before the server binds it.
+    const [port, uiPort] = await freePorts(2);
+    try {
+      handle = await startTemporalDevServer({ ...rest, dbFile, port: port as number, uiPort: ui ? uiPort : null });
+    } catch (err) {
+      const raced = err instanceof DevServerError && /already in use/.test(err.message);
+      if (raced && attempt < 3) continue;
+      await fs.rm(dir, { recursive: true, force: true });
+      throw err;
+    }
   }
   let tornDown = false;
   return {
