@@ -1,9 +1,8 @@
 /** A real Alertmanager for tests: temp config (one no-op receiver) and storage, clustering off. */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from './free-port';
-import { httpOk, ProcessStartError, startManagedProcess } from './managed-process';
+import { httpOk, retryOnPortClash, startInTempDir, startManagedProcess } from './managed-process';
 
 /** Options of {@link startAlertmanager}. */
 export interface AlertmanagerOptions {
@@ -30,26 +29,16 @@ export interface ListedAlert {
 const DEFAULT_BINARY = process.env.ALERTMANAGER_BIN ?? '/usr/bin/prometheus-alertmanager';
 
 /** Starts Alertmanager and waits for `/-/ready`; retries with a new port if the port was taken. */
-export async function startAlertmanager(opts: AlertmanagerOptions = {}): Promise<AlertmanagerHandle> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await startOnce(opts);
-    } catch (err) {
-      lastError = err;
-      if (!(err instanceof ProcessStartError && /address already in use/i.test(err.output))) throw err;
-    }
-  }
-  throw lastError;
+export function startAlertmanager(opts: AlertmanagerOptions = {}): Promise<AlertmanagerHandle> {
+  return retryOnPortClash(() => startOnce(opts));
 }
 
-async function startOnce(opts: AlertmanagerOptions): Promise<AlertmanagerHandle> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'phoenix-alertmanager-'));
-  const port = await freePort();
-  const configFile = path.join(dir, 'alertmanager.yml');
-  await writeFile(configFile, JSON.stringify({ route: { receiver: 'null' }, receivers: [{ name: 'null' }] }));
-  const url = `http://127.0.0.1:${port}`;
-  try {
+function startOnce(opts: AlertmanagerOptions): Promise<AlertmanagerHandle> {
+  return startInTempDir('phoenix-alertmanager-', async (dir) => {
+    const port = await freePort();
+    const configFile = path.join(dir, 'alertmanager.yml');
+    await writeFile(configFile, JSON.stringify({ route: { receiver: 'null' }, receivers: [{ name: 'null' }] }));
+    const url = `http://127.0.0.1:${port}`;
     const proc = await startManagedProcess({
       name: 'alertmanager',
       command: opts.binary ?? DEFAULT_BINARY,
@@ -64,18 +53,8 @@ async function startOnce(opts: AlertmanagerOptions): Promise<AlertmanagerHandle>
       ready: () => httpOk(`${url}/-/ready`),
       readyTimeoutMs: 30_000,
     });
-    return {
-      url,
-      dir,
-      async stop() {
-        await proc.stop();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
+    return { process: proc, fields: { url } };
+  });
 }
 
 /** Lists alerts (active by default) matching a filter such as `rollout_id="rollout-x"`. */

@@ -2,12 +2,11 @@
  * A real HAProxy for tests: one HTTP frontend, one backend with the given servers, and the
  * runtime API on a TCP port (or a unix socket) at admin level.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './free-port';
-import { ProcessStartError, startManagedProcess } from './managed-process';
+import { retryOnPortClash, startInTempDir, startManagedProcess } from './managed-process';
 
 /** One backend server. */
 export interface HaproxyServer {
@@ -42,71 +41,49 @@ export interface HaproxyHandle {
 const DEFAULT_BINARY = process.env.HAPROXY_BIN ?? '/usr/sbin/haproxy';
 
 /** Starts HAProxy in the foreground (`-db`); retries with new ports if a port was taken meanwhile. */
-export async function startHaproxy(opts: HaproxyOptions): Promise<HaproxyHandle> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await startOnce(opts);
-    } catch (err) {
-      lastError = err;
-      if (!(err instanceof ProcessStartError && /cannot bind|address already in use/i.test(err.output))) throw err;
-    }
-  }
-  throw lastError;
+export function startHaproxy(opts: HaproxyOptions): Promise<HaproxyHandle> {
+  return retryOnPortClash(() => startOnce(opts), /cannot bind|address already in use/i);
 }
 
-async function startOnce(opts: HaproxyOptions): Promise<HaproxyHandle> {
+function startOnce(opts: HaproxyOptions): Promise<HaproxyHandle> {
   const backend = opts.backend ?? 'app';
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'phoenix-haproxy-'));
-  const frontendPort = await freePort();
-  let runtimeApi: string;
-  let socketLine: string;
-  if (opts.runtimeApi === 'unix') {
-    runtimeApi = path.join(dir, 'admin.sock');
-    socketLine = `stats socket ${runtimeApi} mode 600 level admin`;
-  } else {
-    runtimeApi = `127.0.0.1:${await freePort()}`;
-    socketLine = `stats socket ipv4@${runtimeApi} level admin`;
-  }
-  const config = [
-    'global',
-    `  ${socketLine}`,
-    'defaults',
-    '  mode http',
-    '  timeout connect 2s',
-    '  timeout client 10s',
-    '  timeout server 10s',
-    'frontend main',
-    `  bind 127.0.0.1:${frontendPort}`,
-    `  default_backend ${backend}`,
-    `backend ${backend}`,
-    '  balance roundrobin',
-    ...opts.servers.map((s) => `  server ${s.name} ${s.address} weight ${s.weight}${s.options ? ` ${s.options}` : ''}`),
-    '',
-  ].join('\n');
-  const configFile = path.join(dir, 'haproxy.cfg');
-  await writeFile(configFile, config);
-  try {
+  return startInTempDir('phoenix-haproxy-', async (dir) => {
+    const frontendPort = await freePort();
+    let runtimeApi: string;
+    let socketLine: string;
+    if (opts.runtimeApi === 'unix') {
+      runtimeApi = path.join(dir, 'admin.sock');
+      socketLine = `stats socket ${runtimeApi} mode 600 level admin`;
+    } else {
+      runtimeApi = `127.0.0.1:${await freePort()}`;
+      socketLine = `stats socket ipv4@${runtimeApi} level admin`;
+    }
+    const config = [
+      'global',
+      `  ${socketLine}`,
+      'defaults',
+      '  mode http',
+      '  timeout connect 2s',
+      '  timeout client 10s',
+      '  timeout server 10s',
+      'frontend main',
+      `  bind 127.0.0.1:${frontendPort}`,
+      `  default_backend ${backend}`,
+      `backend ${backend}`,
+      '  balance roundrobin',
+      ...opts.servers.map((s) => `  server ${s.name} ${s.address} weight ${s.weight}${s.options ? ` ${s.options}` : ''}`),
+      '',
+    ].join('\n');
+    const configFile = path.join(dir, 'haproxy.cfg');
+    await writeFile(configFile, config);
     const proc = await startManagedProcess({
       name: 'haproxy',
       command: opts.binary ?? DEFAULT_BINARY,
       args: ['-f', configFile, '-db'],
       ready: () => canConnect(runtimeApi),
     });
-    return {
-      url: `http://127.0.0.1:${frontendPort}`,
-      runtimeApi,
-      backend,
-      dir,
-      async stop() {
-        await proc.stop();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
+    return { process: proc, fields: { url: `http://127.0.0.1:${frontendPort}`, runtimeApi, backend } };
+  });
 }
 
 function canConnect(address: string): Promise<boolean> {

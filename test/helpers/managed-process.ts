@@ -1,5 +1,8 @@
 /** Starts a server binary for a test, waits until it is ready, and stops it (whole group) afterwards. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 
 /** A running server process. */
 export interface ManagedProcess {
@@ -101,4 +104,58 @@ export async function httpOk(url: string): Promise<boolean> {
   const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
   await res.body?.cancel();
   return res.status === 200;
+}
+
+/**
+ * Runs `start` up to `attempts` times while it fails with a {@link ProcessStartError} whose output
+ * matches `clash`: free ports are picked before the server binds them, so another test can take one
+ * in between, and a fresh attempt picks new ports.
+ */
+export async function retryOnPortClash<T>(
+  start: () => Promise<T>,
+  clash: RegExp = /address already in use/i,
+  attempts = 3,
+): Promise<T> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      lastError = err;
+      if (!(err instanceof ProcessStartError && clash.test(err.output))) throw err;
+    }
+  }
+  throw lastError;
+}
+
+/** What {@link startInTempDir} returns: the fixture's own fields plus its dir and a `stop()`. */
+export type TempDirServer<T> = T & {
+  dir: string;
+  /** Stops the process, then removes the temp dir. */
+  stop(): Promise<void>;
+};
+
+/**
+ * Creates a temp dir (`<tmpdir>/<prefix>XXXXXX`) for a server's config and data and runs `start`
+ * in it. The dir is removed when `start` fails, and otherwise by `stop()` once the process is gone.
+ */
+export async function startInTempDir<T extends object>(
+  prefix: string,
+  start: (dir: string) => Promise<{ process: ManagedProcess; fields: T }>,
+): Promise<TempDirServer<T>> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  try {
+    const { process: proc, fields } = await start(dir);
+    return {
+      ...fields,
+      dir,
+      async stop() {
+        await proc.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
 }

@@ -1,9 +1,8 @@
 /** A real Prometheus for tests: temp config and TSDB, scraping the given targets every second. */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from './free-port';
-import { httpOk, ProcessStartError, startManagedProcess } from './managed-process';
+import { httpOk, retryOnPortClash, startInTempDir, startManagedProcess } from './managed-process';
 
 /** Options of {@link startPrometheus}. */
 export interface PrometheusOptions {
@@ -26,38 +25,28 @@ export interface PrometheusHandle {
 const DEFAULT_BINARY = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
 
 /** Starts Prometheus and waits for `/-/ready`; retries with a new port if the port was taken. */
-export async function startPrometheus(opts: PrometheusOptions): Promise<PrometheusHandle> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await startOnce(opts);
-    } catch (err) {
-      lastError = err;
-      if (!(err instanceof ProcessStartError && /address already in use/i.test(err.output))) throw err;
-    }
-  }
-  throw lastError;
+export function startPrometheus(opts: PrometheusOptions): Promise<PrometheusHandle> {
+  return retryOnPortClash(() => startOnce(opts));
 }
 
-async function startOnce(opts: PrometheusOptions): Promise<PrometheusHandle> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'phoenix-prometheus-'));
-  const port = await freePort();
-  const interval = `${opts.scrapeIntervalMs ?? 1000}ms`;
-  const config = {
-    global: { scrape_interval: interval, evaluation_interval: interval },
-    scrape_configs: [
-      {
-        job_name: 'test',
-        scrape_interval: interval,
-        static_configs: [{ targets: opts.targets, labels: opts.labels ?? {} }],
-      },
-    ],
-  };
-  const configFile = path.join(dir, 'prometheus.yml');
-  // JSON is valid YAML.
-  await writeFile(configFile, JSON.stringify(config, null, 2));
-  const url = `http://127.0.0.1:${port}`;
-  try {
+function startOnce(opts: PrometheusOptions): Promise<PrometheusHandle> {
+  return startInTempDir('phoenix-prometheus-', async (dir) => {
+    const port = await freePort();
+    const interval = `${opts.scrapeIntervalMs ?? 1000}ms`;
+    const config = {
+      global: { scrape_interval: interval, evaluation_interval: interval },
+      scrape_configs: [
+        {
+          job_name: 'test',
+          scrape_interval: interval,
+          static_configs: [{ targets: opts.targets, labels: opts.labels ?? {} }],
+        },
+      ],
+    };
+    const configFile = path.join(dir, 'prometheus.yml');
+    // JSON is valid YAML.
+    await writeFile(configFile, JSON.stringify(config, null, 2));
+    const url = `http://127.0.0.1:${port}`;
     const proc = await startManagedProcess({
       name: 'prometheus',
       command: opts.binary ?? DEFAULT_BINARY,
@@ -70,18 +59,8 @@ async function startOnce(opts: PrometheusOptions): Promise<PrometheusHandle> {
       ready: () => httpOk(`${url}/-/ready`),
       readyTimeoutMs: 30_000,
     });
-    return {
-      url,
-      dir,
-      async stop() {
-        await proc.stop();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
+    return { process: proc, fields: { url } };
+  });
 }
 
 /**
