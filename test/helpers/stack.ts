@@ -9,7 +9,6 @@
  *   const stack = await startStack({ loadRate: 150 });
  *   try { ... } finally { await stack.teardown(); }
  */
-import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -26,7 +25,7 @@ import { DEFAULT_PORTS, resolveStackConfig, stackPaths, type StackConfig, type S
 import type { StackEndpoints } from '../../scripts/stack/endpoints';
 import { stackDown, stackUp } from '../../scripts/stack/lifecycle';
 import { STACK_PARTS, type StackContext } from '../../scripts/stack/parts';
-import { runningPid, tailLog } from '../../scripts/stack/processes';
+import { isAlive, runningPid, tailLog } from '../../scripts/stack/processes';
 import { haproxyCommand } from '../../scripts/stack/readiness';
 
 /** Parts that can be stopped, killed and started again on their own. */
@@ -393,20 +392,8 @@ export function portClosed(port: number, timeoutMs = 1_000): Promise<boolean> {
   });
 }
 
-/** True when `pid` is a live process (zombies count as dead). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+/** True when `pid` is a live process (zombies count as dead); the stack scripts' own check. */
+export const pidAlive = isAlive;
 
 /** The pid recorded in a pid file if alive (re-exported for tests that track their own processes). */
 export { runningPid };
