@@ -3,67 +3,17 @@
  * of a phase and a new worker process finishes it, with no step repeated or skipped.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
-import { startDoubleWorker } from '../helpers/double-worker';
-import { startDevServer, type TestDevServer } from '../helpers/temporal';
+import { describe, it } from 'node:test';
+import { readRecordedCalls, useDoubleWorkerWorld, waitFor } from '../helpers/double-worker';
 import { seedSpec } from '../workflows/spec-fixture';
 import { canaryRollout } from '../../workflows';
 import { statusQuery } from '../../workflows/messages';
 
-let server: TestDevServer;
-let connection: Connection;
-let client: Client;
-const workers: ChildProcess[] = [];
-
-async function startWorker(callsFile: string, taskQueue: string): Promise<ChildProcess> {
-  const child = await startDoubleWorker({ TEMPORAL_ADDRESS: server.address, TASK_QUEUE: taskQueue, CALLS_FILE: callsFile });
-  workers.push(child);
-  return child;
-}
-
-interface Call {
-  activity: string;
-  weight?: number;
-  pid: number;
-}
-
-function readCalls(file: string): Call[] {
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Call);
-}
-
-async function waitFor(what: string, fn: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-before(async () => {
-  server = await startDevServer();
-  connection = await Connection.connect({ address: server.address });
-  client = new Client({ connection });
-});
-
-after(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await connection?.close();
-  await server?.teardown();
-});
+const world = useDoubleWorkerWorld();
 
 describe('a rollout survives its worker being killed', () => {
   it('SIGKILL mid-phase: a new worker finishes with every step once, in order', async () => {
-    const dir = fs.mkdtempSync(path.join(server.dir, 'calls-'));
-    const callsFile = path.join(dir, 'calls.jsonl');
+    const callsFile = world.newCallsFile();
     const taskQueue = 'crash-test';
     const spec = seedSpec({
       service: 'crashy',
@@ -77,21 +27,21 @@ describe('a rollout survives its worker being killed', () => {
         ],
       },
     });
-    const first = await startWorker(callsFile, taskQueue);
-    const handle = await client.workflow.start(canaryRollout, {
+    const first = await world.startWorker({ TASK_QUEUE: taskQueue, CALLS_FILE: callsFile });
+    const handle = await world.client.workflow.start(canaryRollout, {
       taskQueue,
       workflowId: 'rollout-crashy',
       args: [{ spec }],
     });
 
-    await waitFor('phase 2 (20%)', () => readCalls(callsFile).some((c) => c.weight === 20));
+    await waitFor('phase 2 (20%)', () => readRecordedCalls(callsFile).some((c) => c.weight === 20));
     await new Promise((r) => setTimeout(r, 1500));
     first.kill('SIGKILL');
     await new Promise((resolve) => first.once('exit', resolve));
-    const killedAt = readCalls(callsFile).length;
+    const killedAt = readRecordedCalls(callsFile).length;
     // The phase clock is a server-side timer: it keeps running while no worker is alive.
     await new Promise((r) => setTimeout(r, 2000));
-    const second = await startWorker(callsFile, taskQueue);
+    const second = await world.startWorker({ TASK_QUEUE: taskQueue, CALLS_FILE: callsFile });
 
     const result = await handle.result();
     assert.equal(result.outcome, 'promoted', result.reason);
@@ -100,7 +50,7 @@ describe('a rollout survives its worker being killed', () => {
       [0, 5, 20, 40, 60, 80, 100, 0],
       'the workflow saw each step exactly once',
     );
-    const calls = readCalls(callsFile);
+    const calls = readRecordedCalls(callsFile);
     const weights = calls.filter((c) => c.activity === 'setCanaryWeight').map((c) => c.weight);
     assert.deepEqual(weights, [0, 5, 20, 40, 60, 80, 100, 0], 'no weight change repeated or skipped across workers');
     assert.equal(calls.filter((c) => c.activity === 'deployCanary').length, 1, 'deploy not repeated');

@@ -5,13 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
+import { describe, it } from 'node:test';
 import { freePort } from '../helpers/free-port';
-import { startDoubleWorker } from '../helpers/double-worker';
-import { startDevServer, type TestDevServer } from '../helpers/temporal';
+import { readRecordedCalls, useDoubleWorkerWorld } from '../helpers/double-worker';
 import { seedSpec } from '../workflows/spec-fixture';
 import { canaryRollout } from '../../workflows';
 
@@ -21,10 +17,7 @@ import { canaryRollout } from '../../workflows';
  */
 const ANALYSIS_CHECKS_METRIC = 'phoenix_analysis_checks';
 
-let server: TestDevServer;
-let connection: Connection;
-let client: Client;
-const workers: ChildProcess[] = [];
+const world = useDoubleWorkerWorld();
 
 /** Starts the double worker with its SDK exporter on a free port; a port taken meanwhile is retried. */
 async function startWorker(env: Record<string, string>): Promise<{ child: ChildProcess; metricsUrl: string }> {
@@ -32,7 +25,7 @@ async function startWorker(env: Record<string, string>): Promise<{ child: ChildP
   for (let attempt = 0; attempt < 3; attempt++) {
     const address = `127.0.0.1:${await freePort()}`;
     try {
-      const child = await spawnWorker({ ...env, SDK_METRICS_ADDR: address });
+      const child = await world.startWorker({ ...env, SDK_METRICS_ADDR: address });
       return { child, metricsUrl: `http://${address}/metrics` };
     } catch (err) {
       lastError = err;
@@ -40,12 +33,6 @@ async function startWorker(env: Record<string, string>): Promise<{ child: ChildP
     }
   }
   throw lastError;
-}
-
-async function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = await startDoubleWorker({ TEMPORAL_ADDRESS: server.address, ...env });
-  workers.push(child);
-  return child;
 }
 
 /** `{labels → value}` of every sample of `name` in a Prometheus text exposition. */
@@ -61,22 +48,9 @@ function samples(text: string, name: string): { labels: Record<string, string>; 
   return out;
 }
 
-before(async () => {
-  server = await startDevServer();
-  connection = await Connection.connect({ address: server.address });
-  client = new Client({ connection });
-});
-
-after(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await connection?.close();
-  await server?.teardown();
-});
-
 describe('workflow metrics on the SDK exporter', () => {
   it('counts every analysis check by metric, check and outcome, once per analysis', async () => {
-    const dir = fs.mkdtempSync(path.join(server.dir, 'calls-'));
-    const callsFile = path.join(dir, 'calls.jsonl');
+    const callsFile = world.newCallsFile();
     const taskQueue = 'workflow-metrics-test';
     // Error rate between the warning (0.5%) and critical (1%) levels: a warning, not a rollback.
     const { metricsUrl } = await startWorker({
@@ -96,15 +70,11 @@ describe('workflow metrics on the SDK exporter', () => {
         ],
       },
     });
-    const handle = await client.workflow.start(canaryRollout, { taskQueue, workflowId: 'rollout-metered', args: [{ spec }] });
+    const handle = await world.client.workflow.start(canaryRollout, { taskQueue, workflowId: 'rollout-metered', args: [{ spec }] });
     const result = await handle.result();
     assert.equal(result.outcome, 'promoted', result.reason);
 
-    const analyses = fs
-      .readFileSync(callsFile, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .filter((l) => (JSON.parse(l) as { activity: string }).activity === 'queryMetrics').length;
+    const analyses = readRecordedCalls(callsFile).filter((c) => c.activity === 'queryMetrics').length;
     assert.ok(analyses >= 3, `expected an analysis per traffic phase, got ${analyses}`);
 
     // The exporter reads the counter when scraped; the last workflow task may still be reporting.
