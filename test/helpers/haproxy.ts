@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort } from './free-port';
+import { startHttpServer, type TestHttpServer } from './http-servers';
 import { retryOnPortClash, startInTempDir, startManagedProcess } from './managed-process';
 
 /** One backend server. */
@@ -84,6 +85,51 @@ function startOnce(opts: HaproxyOptions): Promise<HaproxyHandle> {
     });
     return { process: proc, fields: { url: `http://127.0.0.1:${frontendPort}`, runtimeApi, backend } };
   });
+}
+
+/** A real HAProxy splitting between two tiny HTTP servers, as {@link startStableCanarySplit} returns it. */
+export interface StableCanarySplit {
+  /** Answers `stable`; server `stable` of the backend, weight 100. */
+  stable: TestHttpServer;
+  /** Answers `canary`; server `canary` of the backend, weight 0. */
+  canary: TestHttpServer;
+  haproxy: HaproxyHandle;
+  /** Stops HAProxy, then both servers. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a `stable` and a `canary` HTTP server and an HAProxy backend `app` over them (all traffic
+ * on stable), the setup traffic-shifting tests begin from. Nothing is left running if a start fails.
+ */
+export async function startStableCanarySplit(): Promise<StableCanarySplit> {
+  const stable = await startHttpServer('stable');
+  const canary = await startHttpServer('canary').catch(async (err: unknown) => {
+    await stable.stop();
+    throw err;
+  });
+  try {
+    const haproxy = await startHaproxy({
+      servers: [
+        { name: 'stable', address: `127.0.0.1:${stable.port}`, weight: 100 },
+        { name: 'canary', address: `127.0.0.1:${canary.port}`, weight: 0 },
+      ],
+    });
+    return {
+      stable,
+      canary,
+      haproxy,
+      async stop() {
+        await haproxy.stop();
+        await stable.stop();
+        await canary.stop();
+      },
+    };
+  } catch (err) {
+    await stable.stop();
+    await canary.stop();
+    throw err;
+  }
 }
 
 function canConnect(address: string): Promise<boolean> {

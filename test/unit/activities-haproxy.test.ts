@@ -25,7 +25,7 @@ import {
   type HaproxyServerState,
 } from '../../activities/traffic/haproxy-server-state';
 import { freePort } from '../helpers/free-port';
-import { startHaproxy, type HaproxyHandle } from '../helpers/haproxy';
+import { startHaproxy, startStableCanarySplit, type HaproxyHandle, type StableCanarySplit } from '../helpers/haproxy';
 import { startHttpServer, type TestHttpServer } from '../helpers/http-servers';
 import { rolloutSpec } from '../helpers/rollout-spec';
 
@@ -55,28 +55,18 @@ async function expectFailure(p: Promise<unknown>, type: string, nonRetryable: bo
 }
 
 describe('setCanaryWeight with a real HAProxy', () => {
-  let stable: TestHttpServer;
-  let canary: TestHttpServer;
   let haproxy: HaproxyHandle;
   const registry = new Registry();
   const activities = createActivities({ logger, registry });
   const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 
+  let split: StableCanarySplit | undefined;
+
   before(async () => {
-    stable = await startHttpServer('stable');
-    canary = await startHttpServer('canary');
-    haproxy = await startHaproxy({
-      servers: [
-        { name: 'stable', address: `127.0.0.1:${stable.port}`, weight: 100 },
-        { name: 'canary', address: `127.0.0.1:${canary.port}`, weight: 0 },
-      ],
-    });
+    split = await startStableCanarySplit();
+    ({ haproxy } = split);
   });
-  after(async () => {
-    await haproxy?.stop();
-    await stable?.stop();
-    await canary?.stop();
-  });
+  after(() => split?.stop());
 
   it('sets both weights, reads them back and splits real traffic', async () => {
     const spec = specFor(haproxy.runtimeApi);

@@ -13,8 +13,7 @@ import { Registry } from 'prom-client';
 import { createActivities } from '../../activities';
 import { TRIGGER_TO_STABLE_BUCKETS } from '../../activities/app-metrics';
 import type { RolloutContext } from '../../activities/types';
-import { startHaproxy, type HaproxyHandle } from '../helpers/haproxy';
-import { startHttpServer, type TestHttpServer } from '../helpers/http-servers';
+import { startStableCanarySplit, type HaproxyHandle, type StableCanarySplit } from '../helpers/haproxy';
 import { rolloutSpec } from '../helpers/rollout-spec';
 
 const ROLLOUT = 'rollout-checkout';
@@ -42,25 +41,15 @@ function logSink(): { logger: pino.Logger; lines: () => Record<string, unknown>[
 }
 
 describe('rollout metrics from the workflow context', () => {
-  let stable: TestHttpServer;
-  let canary: TestHttpServer;
   let haproxy: HaproxyHandle;
 
+  let split: StableCanarySplit | undefined;
+
   before(async () => {
-    stable = await startHttpServer('stable');
-    canary = await startHttpServer('canary');
-    haproxy = await startHaproxy({
-      servers: [
-        { name: 'stable', address: `127.0.0.1:${stable.port}`, weight: 100 },
-        { name: 'canary', address: `127.0.0.1:${canary.port}`, weight: 0 },
-      ],
-    });
+    split = await startStableCanarySplit();
+    ({ haproxy } = split);
   });
-  after(async () => {
-    await haproxy?.stop();
-    await stable?.stop();
-    await canary?.stop();
-  });
+  after(() => split?.stop());
 
   /** Fresh activities on a fresh registry, with a settable clock. */
   function world(runId = 'run-1') {
