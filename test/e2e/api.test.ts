@@ -11,20 +11,9 @@ import { hashToken } from '../../client/api/auth';
 import { buildApiServer } from '../../client/api/server';
 import { parseRolloutSpec } from '../../spec/parse';
 import type { RolloutStatus } from '../../workflows/messages';
-import { startRolloutWorld, type RolloutWorld } from '../helpers/client-e2e-world';
+import { eventually, startRolloutWorld, type RolloutWorld } from '../helpers/client-e2e-world';
 
 const TOKEN = 'e2e-api-token-0123456789';
-
-async function eventually<T>(what: string, probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  assert.fail(`${what}: not reached within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-}
 
 describe('HTTP API (real dev server + worker)', () => {
   let world: RolloutWorld;
@@ -202,7 +191,7 @@ describe('HTTP API (real dev server + worker)', () => {
     const yaml = stringifyYaml(world.quickSpec('api-yaml'));
     const res = await call('POST', '/v1/rollouts', yaml, { 'content-type': 'application/yaml' });
     assert.equal(res.status, 201, JSON.stringify(res.body));
-    const final = await eventually('promoted', () => status('api-yaml'), (s) => s.state === 'promoted', 60_000);
+    const final = await eventually('promoted', () => status('api-yaml'), (s) => s.state === 'promoted', { timeoutMs: 60_000 });
     // The canary reached 100% before promotion (afterwards its slot is drained).
     assert.ok(final.timeline.some((change) => change.weight === 100), JSON.stringify(final.timeline));
     const doc = await fetch(`${base}/openapi.json`);

@@ -10,11 +10,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { freePort } from '../helpers/free-port';
-import { startRolloutWorld, type RolloutWorld } from '../helpers/client-e2e-world';
+import { eventually, startRolloutWorld, type RolloutWorld } from '../helpers/client-e2e-world';
 import type { RolloutStatus } from '../../workflows/messages';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = join(ROOT, 'client', 'cli.ts');
+/** Each CLI probe spawns a process, so poll less often than the in-process API tests. */
+const CLI_POLL = { intervalMs: 500 };
 
 interface CliRun {
   code: number;
@@ -34,17 +36,6 @@ function phoenix(args: string[], env: Record<string, string>, timeoutMs = 60_000
       },
     );
   });
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  assert.fail(`${what}: not reached within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
 }
 
 describe('phoenix CLI (real dev server + worker)', () => {
@@ -83,7 +74,7 @@ describe('phoenix CLI (real dev server + worker)', () => {
       assert.equal(r.code, 0, r.stderr);
       return JSON.parse(r.stdout) as RolloutStatus;
     };
-    const warming = await eventually('warming up', status, (s) => s.state === 'warming_up');
+    const warming = await eventually('warming up', status, (s) => s.state === 'warming_up', CLI_POLL);
     assert.equal(warming.rolloutId, 'rollout-cli-steer');
     assert.equal(warming.canaryVersion, 'v2');
 
@@ -96,12 +87,13 @@ describe('phoenix CLI (real dev server + worker)', () => {
 
     const paused = await phoenix(['pause', 'cli-steer', '--reason', 'checking dashboards'], world.env);
     assert.equal(paused.code, 0, paused.stderr);
-    await eventually('paused', status, (s) => s.state === 'paused' && s.paused);
+    await eventually('paused', status, (s) => s.state === 'paused' && s.paused, CLI_POLL);
 
     const listed = await eventually(
       'listed as paused',
       () => phoenix(['list', '--state', 'paused', '--json'], world.env),
       (r) => r.code === 0 && (JSON.parse(r.stdout) as { rolloutId: string }[]).some((x) => x.rolloutId === 'rollout-cli-steer'),
+      CLI_POLL,
     );
     const rows = JSON.parse(listed.stdout) as { rolloutId: string; service: string; state: string }[];
     assert.ok(rows.every((r) => r.state === 'paused'), listed.stdout);
@@ -113,7 +105,7 @@ describe('phoenix CLI (real dev server + worker)', () => {
     assert.equal(noReason.code, 2);
     const aborted = await phoenix(['abort', 'cli-steer', '--reason', 'e2e says no'], world.env);
     assert.equal(aborted.code, 0, aborted.stderr);
-    const final = await eventually('aborted', status, (s) => s.state === 'aborted');
+    const final = await eventually('aborted', status, (s) => s.state === 'aborted', CLI_POLL);
     assert.match(final.rollbackReason ?? '', /e2e says no/);
 
     const late = await phoenix(['resume', 'cli-steer'], world.env);

@@ -5,6 +5,7 @@
  * webhook that echoes the weight it is asked for, and a Prometheus-compatible `/api/v1/query`
  * answering healthy numbers. The platform is `kind: command` with `true` for every step.
  */
+import assert from 'node:assert/strict';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -32,6 +33,27 @@ const HEALTHY: Record<MetricName, number> = {
   agent_health_score: 0.99,
 };
 
+/**
+ * Polls `probe` every `intervalMs` until `ok` accepts its value; fails the test after `timeoutMs`
+ * naming `what` and the last value seen.
+ */
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T>,
+  ok: (value: T) => boolean,
+  { timeoutMs = 30_000, intervalMs = 300 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  assert.fail(`${what}: not reached within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+}
+
+/** The running world {@link startRolloutWorld} returns. */
 export interface RolloutWorld {
   server: TestDevServer;
   /** Env for CLI child processes and for `loadClientConfig`. */
