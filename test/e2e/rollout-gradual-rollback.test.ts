@@ -45,11 +45,7 @@ describe('gradual rollback on the real stack', { timeout: 360_000 }, () => {
     assert.equal(spec.gradualRollback.intervalMs, STEP_INTERVAL_MS);
     await stack.client.start(spec);
 
-    await stack.waitFor('the 60% phase', async () => {
-      const s = await stack.status();
-      if (['rolled_back', 'aborted', 'failed', 'promoted'].includes(s.state)) throw new Error(`rollout ended early: ${s.state} ${s.rollbackReason}`);
-      return s.phase === 'sixty' && s.weight === 60 ? s : undefined;
-    }, 150_000);
+    await stack.waitForStatus('the 60% phase', (s) => s.phase === 'sixty' && s.weight === 60, 150_000);
     assert.deepEqual(await stack.haproxyWeights(), { stable: 40, canary: 60 });
     const canaryPid = await stack.pid('canary');
     assert.ok(canaryPid, 'canary not running at 60%');

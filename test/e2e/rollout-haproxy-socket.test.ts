@@ -114,13 +114,9 @@ describe('scenario 7: HAProxy runtime API refusing connections (real stack)', { 
     const started = await stack.client.start(spec);
 
     // Close ~2 s before phase 1 ends, so the move to 20% falls inside the outage.
-    await stack.waitFor(
+    await stack.waitForStatus(
       'phase 1 at 5% with about 2 s left',
-      async () => {
-        const s = await stack.status();
-        if (['rolled_back', 'aborted', 'failed'].includes(s.state)) throw new Error(`rollout ended early: ${s.state} ${s.rollbackReason}`);
-        return s.phase === 'initial_canary' && s.weight === 5 && s.phaseRemainingMs > 0 && s.phaseRemainingMs <= 2_500 ? s : undefined;
-      },
+      (s) => s.phase === 'initial_canary' && s.weight === 5 && s.phaseRemainingMs > 0 && s.phaseRemainingMs <= 2_500,
       90_000,
       100,
     );

@@ -34,11 +34,7 @@ describe('immediate rollback on the real stack', { timeout: 360_000 }, () => {
     });
     await stack.client.start(spec);
 
-    await stack.waitFor('the 5% phase', async () => {
-      const s = await stack.status();
-      if (['rolled_back', 'aborted', 'failed', 'promoted'].includes(s.state)) throw new Error(`rollout ended early: ${s.state} ${s.rollbackReason}`);
-      return s.phase === 'initial_canary' && s.weight === 5 ? s : undefined;
-    }, 120_000);
+    await stack.waitForStatus('the 5% phase', (s) => s.phase === 'initial_canary' && s.weight === 5, 120_000);
     assert.deepEqual(await stack.haproxyWeights(), { stable: 95, canary: 5 });
     const canaryPid = await stack.pid('canary');
     assert.ok(canaryPid, 'canary process not running in the 5% phase');

@@ -66,13 +66,9 @@ class AnalysisRecorder {
 
 /** Waits until the canary is in its first phase at 5% and one analysis passed every check. */
 async function waitForPassingAnalysis(stack: Stack): Promise<RolloutStatus> {
-  return stack.waitFor(
+  return stack.waitForStatus(
     'an analysis at 5% in which every check passed',
-    async () => {
-      const s = await stack.status();
-      if (['rolled_back', 'aborted', 'failed'].includes(s.state)) throw new Error(`rollout ended early: ${s.state} ${s.rollbackReason}`);
-      return s.weight === 5 && s.checks.length > 0 && s.checks.every((c) => c.outcome === 'pass') ? s : undefined;
-    },
+    (s) => s.weight === 5 && s.checks.length > 0 && s.checks.every((c) => c.outcome === 'pass'),
     90_000,
   );
 }

@@ -54,11 +54,7 @@ describe('a rollout survives its worker being SIGKILLed (real stack)', { timeout
     });
     await stack.client.start(spec);
 
-    const inPhase = await stack.waitFor('the 20% phase', async () => {
-      const s = await stack.status();
-      if (['rolled_back', 'aborted', 'failed', 'promoted'].includes(s.state)) throw new Error(`rollout ended early: ${s.state} ${s.rollbackReason}`);
-      return s.phase === 'expanded_canary' && s.weight === 20 ? s : undefined;
-    }, 150_000);
+    const inPhase = await stack.waitForStatus('the 20% phase', (s) => s.phase === 'expanded_canary' && s.weight === 20, 150_000);
     // Mid-phase: several analyses have run, the phase clock is well under way.
     await sleep(6_000);
     const before = await stack.status();

@@ -85,6 +85,9 @@ export interface StartStackOptions {
   keepDir?: boolean;
 }
 
+/** Rollout states after which no phase is reached any more. */
+const ENDED_STATES: readonly string[] = ['rolled_back', 'aborted', 'failed', 'promoted'];
+
 /** A running stack and the probes tests use on it. */
 export interface Stack {
   dir: string;
@@ -105,6 +108,11 @@ export interface Stack {
   haproxyWeights(): Promise<HaproxyWeights>;
   /** Polls `probe` until it returns something other than undefined/false; throws with log tails on timeout. */
   waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs?: number, intervalMs?: number): Promise<T>;
+  /**
+   * Polls the rollout's status until `accept` takes it. A status that has already ended (rolled
+   * back, aborted, failed or promoted) is kept as the last error, so a timeout says how it ended.
+   */
+  waitForStatus(what: string, accept: (status: RolloutStatus) => boolean, timeoutMs?: number, intervalMs?: number): Promise<RolloutStatus>;
   /** Alertmanager's alerts, optionally filtered by label matchers like `alertname="X"`. */
   alerts(...matchers: string[]): Promise<AlertmanagerAlert[]>;
   /** Pid of a part (or of the canary instance), undefined when it does not run. */
@@ -315,6 +323,23 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     }
   };
 
+  const waitForStatus = (
+    what: string,
+    accept: (status: RolloutStatus) => boolean,
+    timeoutMs?: number,
+    intervalMs?: number,
+  ): Promise<RolloutStatus> =>
+    waitFor(
+      what,
+      async () => {
+        const s = await client.status(service);
+        if (ENDED_STATES.includes(s.state)) throw new Error(`rollout ended early: ${s.state} ${s.rollbackReason}`);
+        return accept(s) ? s : undefined;
+      },
+      timeoutMs,
+      intervalMs,
+    );
+
   const alerts = async (...matchers: string[]): Promise<AlertmanagerAlert[]> => {
     const query = matchers.map((m) => `filter=${encodeURIComponent(m)}`).join('&');
     const res = await fetch(`${endpoints.alertmanager}/api/v2/alerts${query ? `?${query}` : ''}`, { signal: AbortSignal.timeout(5_000) });
@@ -365,6 +390,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     stats,
     haproxyWeights,
     waitFor,
+    waitForStatus,
     alerts,
     pid,
     stopPart,
