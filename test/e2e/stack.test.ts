@@ -163,8 +163,12 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
     });
     assert.equal(up.metric.instance, `127.0.0.1:${ports.stable}`);
     // The canary target is configured but down until a rollout starts it.
-    const canaryUp = await promQuery(ep.prometheus, 'up{job="demo",track="canary"}');
-    assert.equal(canaryUp[0]?.value[1], '0');
+    // Targets are scraped independently: wait for the canary's first scrape before reading it.
+    const canaryUp = await eventually('a scrape of the canary target', async () => {
+      const r = await promQuery(ep.prometheus, 'up{job="demo",track="canary"}');
+      return r[0];
+    });
+    assert.equal(canaryUp.value[1], '0');
     const rate = await eventually('request rate of v1', async () => {
       const r = await promQuery(ep.prometheus, 'sum(rate(http_requests_total{service="checkout",version="v1"}[5s]))');
       const v = Number(r[0]?.value[1]);
