@@ -8,6 +8,7 @@ import {
   Connection,
   WorkflowFailedError,
   WorkflowNotFoundError,
+  isGrpcCancelledError,
   isGrpcDeadlineError,
   isGrpcServiceError,
   type WorkflowExecutionDescription,
@@ -259,13 +260,19 @@ export class RolloutClient {
     const description = await this.describe(rolloutId);
     const handle = this.temporal.workflow.getHandle(rolloutId);
     if (description.status.name === 'RUNNING') {
+      const asked = Date.now();
       try {
         // A query needs a worker; without one the server would hold the call for a long time.
-        return await this.temporal.connection.withDeadline(Date.now() + STATUS_QUERY_TIMEOUT_MS, () =>
+        return await this.temporal.connection.withDeadline(asked + STATUS_QUERY_TIMEOUT_MS, () =>
           handle.query(statusQuery),
         );
       } catch (err) {
-        if (isGrpcDeadlineError(err)) throw new RolloutNotRespondingError(rolloutId, STATUS_QUERY_TIMEOUT_MS, { cause: err });
+        // How a query without a worker ends depends on who gives up first: the client's deadline,
+        // or the server's own slightly earlier one, which comes back as some other error.
+        const outOfTime = Date.now() - asked >= STATUS_QUERY_TIMEOUT_MS - 1_000;
+        if (isGrpcDeadlineError(err) || isGrpcCancelledError(err) || outOfTime) {
+          throw new RolloutNotRespondingError(rolloutId, STATUS_QUERY_TIMEOUT_MS, { cause: err });
+        }
         const mapped = this.mapError(err, rolloutId);
         // The run may have closed between describe and query; fall through to the result then.
         if (!(mapped instanceof RolloutNotFoundError)) throw mapped;
