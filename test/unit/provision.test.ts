@@ -66,6 +66,23 @@ async function fakeJdk(tools: string, javacBody?: string): Promise<{ javacCalls:
   return { javacCalls };
 }
 
+/**
+ * A fake `mvn` in `tools` that "copies dependencies" by touching `jars` in its -DoutputDirectory,
+ * logging its arguments to `<tools>/mvn.log`. Returns the log's path.
+ */
+async function fakeMvn(tools: string, jars: string[]): Promise<string> {
+  const mvnCalls = path.join(tools, 'mvn.log');
+  await script(
+    path.join(tools, 'mvn'),
+    [
+      `echo "$@" >> ${mvnCalls}`,
+      'for arg in "$@"; do case "$arg" in -DoutputDirectory=*) out="${arg#-DoutputDirectory=}";; esac; done',
+      `touch ${jars.map((j) => `"$out/${j}"`).join(' ')}`,
+    ].join('\n'),
+  );
+  return mvnCalls;
+}
+
 /** A PATH dir with only the system tools the fakes and the wrapper need: no javac, no jar. */
 async function minimalSystemBin(): Promise<string> {
   const bin = await dir('sysbin');
@@ -224,15 +241,7 @@ describe('building from a registry (fake toolchains)', () => {
   it('fetches the test server jars with mvn, compiles the loopback main and writes a wrapper running it', async () => {
     const cache = await dir('cache');
     const tools = await dir('fake-java');
-    const mvnCalls = path.join(tools, 'mvn.log');
-    await script(
-      path.join(tools, 'mvn'),
-      [
-        `echo "$@" >> ${mvnCalls}`,
-        'for arg in "$@"; do case "$arg" in -DoutputDirectory=*) out="${arg#-DoutputDirectory=}";; esac; done',
-        'touch "$out/temporal-test-server-1.38.0.jar" "$out/grpc-core-1.76.0.jar"',
-      ].join('\n'),
-    );
+    const mvnCalls = await fakeMvn(tools, ['temporal-test-server-1.38.0.jar', 'grpc-core-1.76.0.jar']);
     await script(path.join(tools, 'java'), 'echo "java $*"');
     const { javacCalls } = await fakeJdk(tools);
     const env = { PATH: `${tools}:${SYSTEM_PATH}` };
@@ -262,13 +271,7 @@ describe('building from a registry (fake toolchains)', () => {
   it('without javac: warns once, and the wrapper runs the upstream main class', async () => {
     const cache = await dir('cache');
     const tools = await dir('fake-java');
-    await script(
-      path.join(tools, 'mvn'),
-      [
-        'for arg in "$@"; do case "$arg" in -DoutputDirectory=*) out="${arg#-DoutputDirectory=}";; esac; done',
-        'touch "$out/temporal-test-server-1.38.0.jar"',
-      ].join('\n'),
-    );
+    await fakeMvn(tools, ['temporal-test-server-1.38.0.jar']);
     await script(path.join(tools, 'java'), 'echo "java $*"');
     const env = { PATH: `${tools}:${await minimalSystemBin()}` };
     const messages: string[] = [];
@@ -361,15 +364,7 @@ describe('building from a registry (fake toolchains)', () => {
   it('fetches the jars again when scripts/maven/pom.xml changed since the cache was made', async () => {
     const cache = await dir('cache');
     const tools = await dir('fake-java');
-    const mvnCalls = path.join(tools, 'mvn.log');
-    await script(
-      path.join(tools, 'mvn'),
-      [
-        `echo "$@" >> ${mvnCalls}`,
-        'for arg in "$@"; do case "$arg" in -DoutputDirectory=*) out="${arg#-DoutputDirectory=}";; esac; done',
-        'touch "$out/temporal-test-server-1.38.0.jar"',
-      ].join('\n'),
-    );
+    const mvnCalls = await fakeMvn(tools, ['temporal-test-server-1.38.0.jar']);
     await script(path.join(tools, 'java'), 'exit 0');
     const { javacCalls } = await fakeJdk(tools);
     const options = offline(cache, { PATH: `${tools}:${SYSTEM_PATH}` }, { build: true });
