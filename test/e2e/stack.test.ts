@@ -13,7 +13,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseRolloutSpecText } from '../../spec/parse';
-import { waitForDevServer } from '../../scripts/temporal-server';
+import { freePorts, waitForDevServer } from '../../scripts/temporal-server';
 import { DEFAULT_PORTS, type StackPorts } from '../../scripts/stack/config';
 import type { StackEndpoints } from '../../scripts/stack/endpoints';
 
@@ -22,20 +22,6 @@ const STACK = path.join(ROOT, 'scripts', 'stack.ts');
 /** The stack starts the worker whenever its entry point exists. */
 const WITH_WORKER = existsSync(path.join(ROOT, 'worker', 'main.ts'));
 const PARTS = ['temporal', 'prometheus', 'alertmanager', 'stable', 'haproxy', 'load', ...(WITH_WORKER ? ['worker'] : [])];
-
-/** Reserves distinct free ports by holding them all open at once, then releases them. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
-      const s = net.createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 function runStack(args: string[], env: NodeJS.ProcessEnv): { status: number | null; out: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', STACK, ...args], {

@@ -27,6 +27,7 @@ import { stackDown, stackUp } from '../../scripts/stack/lifecycle';
 import { STACK_PARTS, type StackContext } from '../../scripts/stack/parts';
 import { isAlive, runningPid, tailLog } from '../../scripts/stack/processes';
 import { haproxyCommand } from '../../scripts/stack/readiness';
+import { freePorts } from '../../scripts/temporal-server';
 
 /** Parts that can be stopped, killed and started again on their own. */
 export type StackPartName = 'temporal' | 'prometheus' | 'alertmanager' | 'stable' | 'haproxy' | 'worker' | 'load';
@@ -127,24 +128,6 @@ export interface Stack {
   logTail(name: StackPartName | 'canary', lines?: number): Promise<string>;
   /** Stops everything (idempotent); always call it, in `after`/`finally`. */
   teardown(): Promise<void>;
-}
-
-/** Reserves distinct free ports by holding them all open at once, then releases them. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const s = net.createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
