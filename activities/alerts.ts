@@ -3,7 +3,7 @@
  * alerts can be found and resolved together.
  */
 import { z } from 'zod';
-import type { AlertSettings } from '../spec/types';
+import type { AlertSettings } from '../rollout-spec/types';
 import { AlertDeliveryError, ConfigError } from './errors';
 
 /** An alert as Alertmanager's `POST /api/v2/alerts` takes it. */

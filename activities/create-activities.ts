@@ -4,7 +4,7 @@
  */
 import { Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
-import { renderQuery } from '../spec/queries';
+import { renderQuery } from '../rollout-spec/queries';
 import type { Registry } from 'prom-client';
 import { buildAlert, AlertmanagerClient } from './alerts';
 import { appMetrics } from './app-metrics';

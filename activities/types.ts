@@ -2,7 +2,7 @@
  * The contract between the rollout workflow and the activities that do its I/O. Sandbox-safe:
  * workflows import these types only (`import type`), never the implementations.
  */
-import type { MetricName, RolloutSpec } from '../spec/types';
+import type { MetricName, RolloutSpec } from '../rollout-spec/types';
 
 /** Every activity input names its rollout so logs, alerts and idempotency keys can use it. */
 export interface RolloutRef {

@@ -1,5 +1,5 @@
 /** Rollout id normalization shared by the CLI and the HTTP API. */
-import { SAFE_LABEL_VALUE } from '../spec/queries';
+import { SAFE_LABEL_VALUE } from '../rollout-spec/queries';
 import { rolloutWorkflowId } from '../workflows/messages';
 import { InvalidRolloutIdError } from './errors';
 

@@ -1,5 +1,5 @@
 /** Human-readable rendering of a rollout plan, for Temporal's static details and the CLI. */
-import type { RolloutSpec } from '../spec/types';
+import type { RolloutSpec } from '../rollout-spec/types';
 import { buildPlan, planDurationMs } from '../workflows/plan';
 
 /** Formats milliseconds as `2m`, `1m30s`, `45s`, `1h5m`. */

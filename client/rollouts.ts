@@ -18,7 +18,7 @@ import {
 } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import pino, { type Logger } from 'pino';
-import type { RolloutSpec } from '../spec/types';
+import type { RolloutSpec } from '../rollout-spec/types';
 import {
   TASK_QUEUE,
   WORKFLOW_TYPE,

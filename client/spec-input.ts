@@ -2,10 +2,10 @@
  * How the CLI and the API get a spec from what users send: a file path, JSON data or YAML text.
  * Parsing and validation are the spec module's; this only picks the format and reads files.
  */
-import { loadRolloutSpecFile } from '../spec/load';
-import { parseRolloutSpec, parseRolloutSpecText, type ParseResult } from '../spec/parse';
-import type { SpecValidationError, SpecIssue } from '../spec/errors';
-import type { RolloutSpec } from '../spec/types';
+import { loadRolloutSpecFile } from '../rollout-spec/load';
+import { parseRolloutSpec, parseRolloutSpecText, type ParseResult } from '../rollout-spec/parse';
+import type { SpecValidationError, SpecIssue } from '../rollout-spec/errors';
+import type { RolloutSpec } from '../rollout-spec/types';
 
 /**
  * Reads and validates a spec file; `.json` files are JSON, anything else YAML. Throws

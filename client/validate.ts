@@ -1,14 +1,14 @@
 /**
  * Re-validation of a normalized `RolloutSpec` right before it is sent to Temporal. The spec parser
- * (spec/schema.ts) turns user input into this shape; callers of `RolloutClient.start` may also
+ * (rollout-spec/schema.ts) turns user input into this shape; callers of `RolloutClient.start` may also
  * build one by hand or load it from old JSON, so the invariants the workflow relies on are checked
  * again here, with the same `path: message` issues the parser produces.
  */
 import { z } from 'zod';
-import { SpecValidationError, type SpecIssue } from '../spec/errors';
-import { formatPath } from '../spec/parse';
-import { SAFE_LABEL_VALUE } from '../spec/queries';
-import { COMPARATORS, METRIC_NAMES, type RolloutSpec } from '../spec/types';
+import { SpecValidationError, type SpecIssue } from '../rollout-spec/errors';
+import { formatPath } from '../rollout-spec/parse';
+import { SAFE_LABEL_VALUE } from '../rollout-spec/queries';
+import { COMPARATORS, METRIC_NAMES, type RolloutSpec } from '../rollout-spec/types';
 
 const fraction = z.number().min(0, 'must be at least 0').max(1, 'must be at most 1');
 const ms = z.number().int('must be whole milliseconds').min(0, 'must not be negative');

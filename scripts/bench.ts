@@ -12,7 +12,7 @@
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { describeCause } from '../client/rollouts';
-import type { RolloutSpec } from '../spec/types';
+import type { RolloutSpec } from '../rollout-spec/types';
 import { measureDefaultPlanHistory, type DefaultPlanHistory } from './bench/history-events';
 import { ensureNoRollout, measureFaultToStable, type FaultRun } from './bench/fault-to-stable';
 import { DEFAULT_PORTS, REPO_ROOT, resolveStackConfig, StackConfigError, type StackPorts } from './stack/config';

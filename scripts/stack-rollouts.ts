@@ -7,8 +7,8 @@ import * as fs from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { loadClientConfig } from '../client/config';
 import { RolloutClient } from '../client/rollouts';
-import { parseRolloutSpecText } from '../spec/parse';
-import type { RolloutSpec } from '../spec/types';
+import { parseRolloutSpecText } from '../rollout-spec/parse';
+import type { RolloutSpec } from '../rollout-spec/types';
 import type { StackEndpoints } from './stack/endpoints';
 import { haproxyCommand } from './stack/readiness';
 

@@ -4,8 +4,8 @@
  * samples the `queryMetrics` activity returns; the README's decision table describes them.
  */
 import type { MetricQuery, MetricSample } from '../activities/types';
-import { compare } from '../spec/triggers';
-import type { Comparator, MetricName, RollbackAction, RolloutSpec } from '../spec/types';
+import { compare } from '../rollout-spec/triggers';
+import type { Comparator, MetricName, RollbackAction, RolloutSpec } from '../rollout-spec/types';
 import type { CheckOutcome, CheckStatus } from './messages';
 import type { StepGate } from './plan';
 

@@ -22,7 +22,7 @@ import {
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { AlertSeverity, RolloutActivities, RolloutContext } from '../activities/types';
-import type { RolloutSpec } from '../spec/types';
+import type { RolloutSpec } from '../rollout-spec/types';
 import { buildRules, evaluate, queriesFor } from './analysis';
 import {
   abortSignal,

@@ -4,7 +4,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { MetricName, RolloutSpec } from '../spec/types';
+import type { MetricName, RolloutSpec } from '../rollout-spec/types';
 
 export const TASK_QUEUE = 'phoenix-rollouts';
 export const WORKFLOW_TYPE = 'canaryRollout';

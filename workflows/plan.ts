@@ -2,7 +2,7 @@
  * Turns a normalized spec into the ordered list of steps a rollout walks. Pure and sandbox-safe,
  * so the workflow, the status query and the client (to show a plan) agree on one plan.
  */
-import type { RolloutSpec } from '../spec/types';
+import type { RolloutSpec } from '../rollout-spec/types';
 
 /** The phase gate a step must satisfy before the rollout moves past it. */
 export interface StepGate {

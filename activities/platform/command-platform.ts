@@ -2,7 +2,7 @@
  * The `command` platform: the user's own deploy tooling, run as templated argv arrays. Every
  * command must be idempotent, as Temporal may retry it.
  */
-import type { PlatformTarget } from '../../spec/types';
+import type { PlatformTarget } from '../../rollout-spec/types';
 import { ConfigError } from '../errors';
 import type { HealthResult } from '../types';
 import { renderArgv } from './argv-template';

@@ -1,5 +1,5 @@
 /** Canary platforms and the factory that picks one from a rollout spec. */
-import type { PlatformTarget } from '../../spec/types';
+import type { PlatformTarget } from '../../rollout-spec/types';
 import { ConfigError } from '../errors';
 import { CommandPlatform } from './command-platform';
 import type { CanaryPlatform } from './platform';

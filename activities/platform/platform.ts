@@ -1,6 +1,6 @@
 /** The platform that runs canary instances: deploy, health, promote, terminate. */
 import type { Logger } from 'pino';
-import type { RolloutSpec } from '../../spec/types';
+import type { RolloutSpec } from '../../rollout-spec/types';
 import type { HealthResult } from '../types';
 
 /** What a platform operation gets from the activity that calls it. */

@@ -4,9 +4,9 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { PlatformTarget } from '../../spec/types';
+import type { PlatformTarget } from '../../rollout-spec/types';
 import { ConfigError, ProcessControlError } from '../errors';
-import { SAFE_LABEL_VALUE } from '../../spec/queries';
+import { SAFE_LABEL_VALUE } from '../../rollout-spec/queries';
 import type { HealthResult } from '../types';
 import { renderArgv } from './argv-template';
 import {

@@ -1,6 +1,6 @@
 /** The `webhook` platform: POSTs signed `{action, service, version, rolloutId}` to the user's endpoint. */
 import { z } from 'zod';
-import type { PlatformTarget } from '../../spec/types';
+import type { PlatformTarget } from '../../rollout-spec/types';
 import { ConfigError, WebhookRejectedError, WebhookUnavailableError } from '../errors';
 import { postSignedJson, readSecret } from '../signed-webhook';
 import type { HealthResult } from '../types';

@@ -1,7 +1,7 @@
 /** Traffic routers and the factory that picks one from a rollout spec. */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { TrafficTarget } from '../../spec/types';
+import type { TrafficTarget } from '../../rollout-spec/types';
 import { ClientCache } from '../client-cache';
 import { ConfigError } from '../errors';
 import { readSecret } from '../signed-webhook';

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { RolloutClient } from '../../client/rollouts';
 import { FINAL_STATES } from '../../client/rollouts';
-import type { RolloutSpec } from '../../spec/types';
+import type { RolloutSpec } from '../../rollout-spec/types';
 import { rolloutWorkflowId, type RolloutStatus } from '../../workflows/messages';
 import type { StackEndpoints } from '../stack/endpoints';
 import { haproxyCanaryWeight, pause, setCanaryFaults, type DemoFaults } from '../stack-rollouts';

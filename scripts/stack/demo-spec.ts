@@ -5,7 +5,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
-import { parseRolloutSpecText } from '../../spec/parse';
+import { parseRolloutSpecText } from '../../rollout-spec/parse';
 import { REPO_ROOT, type StackConfig, type StackPaths } from './config';
 
 /** The example this stack's demo spec is derived from. */

@@ -9,7 +9,7 @@ import pino from 'pino';
 import { stringify as stringifyYaml } from 'yaml';
 import { hashToken } from '../../client/api/auth';
 import { buildApiServer } from '../../client/api/server';
-import { parseRolloutSpec } from '../../spec/parse';
+import { parseRolloutSpec } from '../../rollout-spec/parse';
 import type { RolloutStatus } from '../../workflows/messages';
 import { eventually, startRolloutWorld, type RolloutWorld } from '../helpers/client-e2e-world';
 

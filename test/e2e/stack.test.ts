@@ -12,7 +12,7 @@ import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseRolloutSpecText } from '../../spec/parse';
+import { parseRolloutSpecText } from '../../rollout-spec/parse';
 import { freePorts, waitForDevServer } from '../../scripts/temporal-server';
 import { DEFAULT_PORTS, type StackPorts } from '../../scripts/stack/config';
 import type { StackEndpoints } from '../../scripts/stack/endpoints';

@@ -13,7 +13,7 @@ import { createActivities } from '../../activities';
 import { RolloutClient } from '../../client/rollouts';
 import type { ClientConfig } from '../../client/config';
 import { TASK_QUEUE } from '../../workflows/messages';
-import { METRIC_NAMES, type MetricName } from '../../spec/types';
+import { METRIC_NAMES, type MetricName } from '../../rollout-spec/types';
 import { startHttpServer, type TestHttpServer } from './http-servers';
 import { startDevServer, type TestDevServer } from './temporal';
 

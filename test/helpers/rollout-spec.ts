@@ -1,6 +1,6 @@
 /** Normalized rollout specs for activity and e2e tests, built through the real schema. */
-import { rolloutSpecSchema } from '../../spec/schema';
-import type { RolloutSpec } from '../../spec/types';
+import { rolloutSpecSchema } from '../../rollout-spec/schema';
+import type { RolloutSpec } from '../../rollout-spec/types';
 
 /**
  * A valid spec for service `checkout` (v1 → v2) with harmless command targets; `overrides` are

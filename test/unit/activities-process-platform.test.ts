@@ -17,7 +17,7 @@ import { Registry } from 'prom-client';
 import { createActivities } from '../../activities';
 import { readInstanceState, startInstance } from '../../activities/platform';
 import type { HealthResult } from '../../activities/types';
-import type { RolloutSpec } from '../../spec/types';
+import type { RolloutSpec } from '../../rollout-spec/types';
 import { freePort } from '../helpers/free-port';
 import { rolloutSpec } from '../helpers/rollout-spec';
 

@@ -13,7 +13,7 @@ import { Gauge, Registry } from 'prom-client';
 import { createActivities } from '../../activities';
 import { classifyResponse } from '../../activities/metrics/prometheus-client';
 import type { MetricQuery, MetricSample } from '../../activities/types';
-import type { RolloutSpec } from '../../spec/types';
+import type { RolloutSpec } from '../../rollout-spec/types';
 import { freePort } from '../helpers/free-port';
 import { startHttpServer } from '../helpers/http-servers';
 import { startPrometheus, waitForQuery, type PrometheusHandle } from '../helpers/prometheus';

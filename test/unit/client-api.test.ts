@@ -17,7 +17,7 @@ import {
   RolloutNotFoundError,
   ServerUnreachableError,
 } from '../../client/errors';
-import type { RolloutSpec } from '../../spec/types';
+import type { RolloutSpec } from '../../rollout-spec/types';
 
 const TOKEN = 'unit-test-token-123';
 const SECRET = 'unit-test-hmac-secret';

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { HAPROXY_NAMES } from '../../scripts/stack/config';
-import { parseRolloutSpecText } from '../../spec/parse';
+import { parseRolloutSpecText } from '../../rollout-spec/parse';
 import { SEARCH_ATTRIBUTES } from '../../workflows/messages';
 
 const ROOT = path.resolve(__dirname, '..', '..');

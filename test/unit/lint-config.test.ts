@@ -83,7 +83,7 @@ describe('eslint.config.mjs', { timeout: 120_000 }, () => {
       'activities/alerts.ts',
       'workflows/plan.ts',
       'worker/logger.ts',
-      'spec/units.ts',
+      'rollout-spec/units.ts',
       'client/rollouts.ts',
       'client/api/server.ts',
     ];
@@ -97,7 +97,7 @@ describe('eslint.config.mjs', { timeout: 120_000 }, () => {
 
   it('requires import type for imports used only as types', async () => {
     const code = [
-      "import { RolloutSpec } from '../spec/types';",
+      "import { RolloutSpec } from '../rollout-spec/types';",
       'export const f = (s: RolloutSpec): string => s.service;',
       '',
     ].join('\n');

@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { SpecValidationError } from '../../spec/errors';
-import { staleFiles } from '../../spec/json-schema';
-import { loadRolloutSpecFile } from '../../spec/load';
-import { formatIssues, parseRolloutSpec, parseRolloutSpecText, type SpecIssue } from '../../spec/parse';
-import { DEFAULT_QUERIES } from '../../spec/schema';
-import type { RolloutSpec } from '../../spec/types';
+import { SpecValidationError } from '../../rollout-spec/errors';
+import { staleFiles } from '../../rollout-spec/json-schema';
+import { loadRolloutSpecFile } from '../../rollout-spec/load';
+import { formatIssues, parseRolloutSpec, parseRolloutSpecText, type SpecIssue } from '../../rollout-spec/parse';
+import { DEFAULT_QUERIES } from '../../rollout-spec/schema';
+import type { RolloutSpec } from '../../rollout-spec/types';
 
 const repo = join(__dirname, '..', '..');
 
@@ -504,7 +504,7 @@ describe('generated artifacts', () => {
     assert.equal(validate({ ...REQUIRED, traffic: { kind: 'nginx' } }), false);
   });
 
-  it('spec/rollout-spec.schema.json and docs/spec-reference.md are up to date (npm run spec:schema)', () => {
+  it('rollout-spec/rollout-spec.schema.json and docs/spec-reference.md are up to date (npm run spec:schema)', () => {
     assert.deepEqual(staleFiles(), []);
   });
   it('the inferred types equal the original contract (tsc on test/unit/spec-types.check.ts)', { timeout: 120_000 }, async () => {

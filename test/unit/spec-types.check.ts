@@ -1,10 +1,10 @@
 /**
- * Compile-time guard: the types inferred from the schema (spec/types.ts) must stay exactly the
+ * Compile-time guard: the types inferred from the schema (rollout-spec/types.ts) must stay exactly the
  * hand-written contract the project started from, so code written against it keeps compiling.
  * Checked by `tsc` (the project typecheck and test/unit/spec-types.test.ts); it has no run-time part.
  */
-import type * as Inferred from '../../spec/types';
-import type { Comparator, MetricName } from '../../spec/types';
+import type * as Inferred from '../../rollout-spec/types';
+import type { Comparator, MetricName } from '../../rollout-spec/types';
 
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;

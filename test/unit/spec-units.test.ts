@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { QueryRenderError, UnitParseError } from '../../spec/errors';
-import { DEFAULT_QUERIES, renderQuery, templateProblems } from '../../spec/queries';
-import { compare, parseMetricThreshold, parseTriggerCondition } from '../../spec/triggers';
-import { METRIC_NAMES } from '../../spec/types';
+import { QueryRenderError, UnitParseError } from '../../rollout-spec/errors';
+import { DEFAULT_QUERIES, renderQuery, templateProblems } from '../../rollout-spec/queries';
+import { compare, parseMetricThreshold, parseTriggerCondition } from '../../rollout-spec/triggers';
+import { METRIC_NAMES } from '../../rollout-spec/types';
 import {
   formatDuration,
   parseDuration,
@@ -12,7 +12,7 @@ import {
   parsePercent,
   parseRequestRate,
   renderPromDuration,
-} from '../../spec/units';
+} from '../../rollout-spec/units';
 
 function throwsMatching(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (err: unknown) => {

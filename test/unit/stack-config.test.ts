@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { DEFAULT_PORTS, resolveStackConfig, stackPaths } from '../../scripts/stack/config';
 import { alertmanagerConfig, haproxyConfig, prometheusConfig } from '../../scripts/stack/config-files';
 import { renderDemoSpec } from '../../scripts/stack/demo-spec';
-import { parseRolloutSpecText } from '../../spec/parse';
+import { parseRolloutSpecText } from '../../rollout-spec/parse';
 
 test('stack config: defaults, env port map, flag wins, bad input names the source', () => {
   const def = resolveStackConfig({}, {});

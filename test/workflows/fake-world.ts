@@ -14,7 +14,7 @@ import type {
   SetWeightInput,
   SetWeightResult,
 } from '../../activities/types';
-import type { MetricName } from '../../spec/types';
+import type { MetricName } from '../../rollout-spec/types';
 
 /** Healthy values for every metric, in the spec's units (fractions, ms). */
 export const HEALTHY: Record<MetricName, number> = {

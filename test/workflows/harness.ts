@@ -9,7 +9,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { RolloutSpec } from '../../spec/types';
+import type { RolloutSpec } from '../../rollout-spec/types';
 import { canaryRollout } from '../../workflows';
 import type { RolloutResult } from '../../workflows/messages';
 import { FakeWorld } from './fake-world';

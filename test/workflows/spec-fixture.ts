@@ -2,8 +2,8 @@
  * Specs for workflow tests, built through the real schema so that the defaults under test are
  * the ones users get.
  */
-import { rolloutSpecSchema } from '../../spec/schema';
-import type { RolloutSpec } from '../../spec/types';
+import { rolloutSpecSchema } from '../../rollout-spec/schema';
+import type { RolloutSpec } from '../../rollout-spec/types';
 
 /** The seed's default plan for a service, with only the required targets given. */
 export function seedSpec(overrides: Record<string, unknown> = {}): RolloutSpec {
