@@ -24,6 +24,16 @@ export interface SetWeightInput extends RolloutRef {
   /** Percent of traffic for the canary, 0-100. */
   weight: number;
   context?: RolloutContext;
+  /**
+   * How long the router may wait for the server about to take all traffic to be UP (ms). A
+   * rollback passes a short one so that a DOWN stable is reported within seconds; default: the router's.
+   */
+  serverUpTimeoutMs?: number;
+  /**
+   * Move traffic even when the server about to take it all is not UP (an operator's `abort --force`).
+   * Never set by the rollout on its own.
+   */
+  force?: boolean;
 }
 
 export interface SetWeightResult {
@@ -42,17 +52,52 @@ export interface MetricQuery {
 
 /**
  * A query's outcome, classified explicitly so that missing data is never mistaken for a pass.
- * `value` is present only when `status` is `ok`.
+ * `value` is present only when `status` is `ok`. `infinite`: Prometheus answered `+Inf` or `-Inf`
+ * (e.g. `histogram_quantile` above the highest bucket); JSON cannot carry it, so `sign` says which.
+ * `timeout`: the query had not answered when the analysis deadline came.
  */
 export interface MetricSample extends MetricQuery {
-  status: 'ok' | 'no_data' | 'not_a_number' | 'multiple_series' | 'error';
+  status: 'ok' | 'no_data' | 'not_a_number' | 'infinite' | 'multiple_series' | 'error' | 'timeout';
   value?: number;
+  sign?: 1 | -1;
   detail?: string;
 }
 
 export interface QueryMetricsInput extends RolloutRef {
   queries: MetricQuery[];
   context?: RolloutContext;
+}
+
+/** What the load balancer really does, read back at an analysis. */
+export interface TrafficObservation {
+  /** The canary's weight as read back (percent); null when the router could not be read. */
+  canaryWeight: number | null;
+  /** True when the router's weights differ from `expectedWeight` (e.g. reset by a reload). */
+  drifted: boolean;
+  /** What was read, or why nothing could be. */
+  detail: string;
+}
+
+export interface AnalyseCanaryInput extends QueryMetricsInput {
+  /** The canary weight the plan has applied; the router's real weights are compared with it. */
+  expectedWeight: number;
+}
+
+/** One analysis round's I/O in a single activity: every metric query plus the traffic read-back. */
+export interface AnalyseCanaryResult {
+  samples: MetricSample[];
+  traffic: TrafficObservation;
+}
+
+/** A configured query that cannot work: it found no series (or failed) for the stable version. */
+export interface PreflightProblem {
+  metric: MetricName;
+  /** The rendered PromQL. */
+  query: string;
+  status: MetricSample['status'];
+  detail: string;
+  /** Marked optional in the spec: reported, but does not fail the rollout. */
+  optional: boolean;
 }
 
 export interface HealthResult {
@@ -77,7 +122,18 @@ export interface RolloutActivities {
   checkCanaryHealth(input: RolloutRef): Promise<HealthResult>;
   /** Sets the canary's share of traffic and reads it back. */
   setCanaryWeight(input: SetWeightInput): Promise<SetWeightResult>;
+  /** Kept for rollouts started before analyseCanary existed (their histories replay on it). */
   queryMetrics(input: QueryMetricsInput): Promise<MetricSample[]>;
+  /**
+   * One analysis: every query concurrently under one deadline (`metrics.queryTimeoutMs`; a query
+   * still running then is `timeout`, never a failed activity), and the router's weights read back.
+   */
+  analyseCanary(input: AnalyseCanaryInput): Promise<AnalyseCanaryResult>;
+  /**
+   * Runs every enabled metric's query once for the stable version; lists the ones that return no
+   * series or fail. Empty when all work.
+   */
+  preflightMetrics(input: RolloutRef): Promise<PreflightProblem[]>;
   /** Makes the canary the new stable (and retires the old stable). */
   promoteCanary(input: RolloutRef): Promise<void>;
   /** Stops the canary instances. Harmless when already gone. */

@@ -4,7 +4,7 @@
  * Errors are reported as one line on stderr (spec problems: one `path: message` line each).
  */
 import { Command, CommanderError, Option } from 'commander';
-import type { RolloutState, RolloutStatus } from '../workflows/messages';
+import type { RolloutState, RolloutStatus } from '../workflows/contract';
 import { loadClientConfig } from './config';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { normalizeRolloutId } from './ids';

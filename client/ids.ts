@@ -1,6 +1,6 @@
 /** Rollout id normalization shared by the CLI and the HTTP API. */
 import { SAFE_LABEL_VALUE } from '../rollout-spec/queries';
-import { rolloutWorkflowId } from '../workflows/messages';
+import { rolloutWorkflowId } from '../workflows/contract';
 import { InvalidRolloutIdError } from './errors';
 
 const ID_PREFIX = rolloutWorkflowId('');

@@ -1,5 +1,5 @@
 /** Text rendering of rollout status for the CLI: pure functions from data to lines. */
-import type { CheckStatus, RolloutStatus } from '../workflows/messages';
+import type { CheckStatus, RolloutStatus } from '../workflows/contract';
 import { formatDuration } from './plan';
 import type { RolloutSummary } from './rollouts';
 

@@ -37,7 +37,7 @@ import {
   type RolloutResult,
   type RolloutState,
   type RolloutStatus,
-} from '../workflows/messages';
+} from '../workflows/contract';
 import { loadClientConfig, type ClientConfig } from './config';
 import {
   IdempotencyKeyReusedError,

@@ -1,6 +1,6 @@
 /** `phoenix watch`: polls a rollout's status and shows it until the rollout ends. */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { RolloutStatus } from '../workflows/messages';
+import type { RolloutStatus } from '../workflows/contract';
 import { formatStatus, formatStatusLine } from './render';
 import { FINAL_STATES } from './rollouts';
 

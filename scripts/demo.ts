@@ -14,7 +14,7 @@ import { formatStatus } from '../client/render';
 import { FINAL_STATES, describeCause, type RolloutClient } from '../client/rollouts';
 import { RolloutAlreadyRunningError } from '../client/errors';
 import { watchRollout } from '../client/watch';
-import { rolloutWorkflowId, type RolloutStatus } from '../workflows/messages';
+import { rolloutWorkflowId, type RolloutStatus } from '../workflows/contract';
 import { REPO_ROOT, resolveStackConfig, StackConfigError, type StackFlags } from './stack/config';
 import type { StackEndpoints } from './stack/endpoints';
 import { stackUp } from './stack/lifecycle';

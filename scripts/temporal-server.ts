@@ -9,7 +9,7 @@ import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../workflows/messages';
+import { SEARCH_ATTRIBUTES } from '../workflows/contract';
 import { ensureTemporalCli } from './provision';
 
 /** Options of {@link startTemporalDevServer}. */

@@ -6,7 +6,7 @@ import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createActivities } from '../activities';
-import { TASK_QUEUE } from '../workflows/messages';
+import { TASK_QUEUE } from '../workflows/contract';
 import { workerConfig, type WorkerConfig } from './config';
 import { createRootLogger, PinoSdkLogger } from './logger';
 import { startMetricsServer } from './metrics-server';

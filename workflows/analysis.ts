@@ -6,7 +6,7 @@
 import type { MetricQuery, MetricSample } from '../activities/types';
 import { compare } from '../rollout-spec/triggers';
 import type { Comparator, MetricName, RollbackAction, RolloutSpec } from '../rollout-spec/types';
-import type { CheckOutcome, CheckStatus } from './messages';
+import type { CheckOutcome, CheckStatus } from './contract';
 import type { StepGate } from './plan';
 
 /** How a check's failure is treated. */

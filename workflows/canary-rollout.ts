@@ -42,7 +42,7 @@ import {
   type RolloutState,
   type RolloutStatus,
   type WeightChange,
-} from './messages';
+} from './contract';
 import { buildPlan, type PlanStep } from './plan';
 
 /** Activity error types that retrying cannot fix (see activities/errors.ts). */

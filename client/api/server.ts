@@ -18,7 +18,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { RolloutState } from '../../workflows/messages';
+import type { RolloutState } from '../../workflows/contract';
 import { normalizeRolloutId } from '../ids';
 import { ROLLOUT_STATES, type RolloutClient } from '../rollouts';
 import { parseSpecInput } from '../spec-input';

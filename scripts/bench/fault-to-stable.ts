@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { RolloutClient } from '../../client/rollouts';
 import { FINAL_STATES } from '../../client/rollouts';
 import type { RolloutSpec } from '../../rollout-spec/types';
-import { rolloutWorkflowId, type RolloutStatus } from '../../workflows/messages';
+import { rolloutWorkflowId, type RolloutStatus } from '../../workflows/contract';
 import type { StackEndpoints } from '../stack/endpoints';
 import { haproxyCanaryWeight, pause, setCanaryFaults, type DemoFaults } from '../stack-rollouts';
 

@@ -13,7 +13,7 @@ import {
   stopInstance,
 } from '../../activities/platform';
 import { Connection } from '@temporalio/client';
-import { TASK_QUEUE } from '../../workflows/messages';
+import { TASK_QUEUE } from '../../workflows/contract';
 import { startTemporalDevServer, stopDetachedDevServer, waitForDevServer } from '../temporal-server';
 import type { StackBinaries } from './binaries';
 import { REPO_ROOT, type StackConfig, type StackPaths } from './config';

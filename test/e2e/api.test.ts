@@ -10,7 +10,7 @@ import { stringify as stringifyYaml } from 'yaml';
 import { hashToken } from '../../client/api/auth';
 import { buildApiServer } from '../../client/api/server';
 import { parseRolloutSpec } from '../../rollout-spec/parse';
-import type { RolloutStatus } from '../../workflows/messages';
+import type { RolloutStatus } from '../../workflows/contract';
 import { eventually, startRolloutWorld, type RolloutWorld } from '../helpers/client-e2e-world';
 
 const TOKEN = 'e2e-api-token-0123456789';

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { freePort } from '../helpers/free-port';
 import { eventually, startRolloutWorld, type RolloutWorld } from '../helpers/client-e2e-world';
-import type { RolloutStatus } from '../../workflows/messages';
+import type { RolloutStatus } from '../../workflows/contract';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = join(ROOT, 'client', 'cli.ts');

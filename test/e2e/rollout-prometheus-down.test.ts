@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { CheckStatus, RolloutStatus } from '../../workflows/messages';
+import type { CheckStatus, RolloutStatus } from '../../workflows/contract';
 import { buildPlan } from '../../workflows/plan';
 import { portClosed, startStack, type SpecOverrides, type Stack } from '../helpers/stack';
 

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pidAlive, portClosed, startStack, type Stack } from '../helpers/stack';
-import type { RolloutResult, RolloutStatus } from '../../workflows/messages';
+import type { RolloutResult, RolloutStatus } from '../../workflows/contract';
 
 /** Load generator rate; with the window below each measurement counts well over 2000 requests. */
 const LOAD_RATE = 200;

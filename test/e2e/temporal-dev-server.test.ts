@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
-import { serviceSearchAttribute } from '../../workflows/messages';
+import { serviceSearchAttribute } from '../../workflows/contract';
 import { freePort, startTemporalDevServer, stopDetachedDevServer, waitForDevServer } from '../../scripts/temporal-server';
 import { startDevServer, type TestDevServer } from '../helpers/temporal';
 

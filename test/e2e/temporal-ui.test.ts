@@ -13,7 +13,7 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Browser, Page } from 'playwright-core';
 import { RolloutClient } from '../../client/rollouts';
-import { TASK_QUEUE, rolloutWorkflowId, statusQuery, type RolloutResult, type RolloutStatus } from '../../workflows/messages';
+import { TASK_QUEUE, rolloutWorkflowId, statusQuery, type RolloutResult, type RolloutStatus } from '../../workflows/contract';
 import { ScreenshotTrail, eventually, launchChromium } from '../helpers/browser';
 import { startDoubleWorker } from '../helpers/double-worker';
 import { startDevServer, type TestDevServer } from '../helpers/temporal';

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { readRecordedCalls, useDoubleWorkerWorld, waitFor } from '../helpers/double-worker';
 import { seedSpec } from '../workflows/spec-fixture';
 import { canaryRollout } from '../../workflows';
-import { statusQuery } from '../../workflows/messages';
+import { statusQuery } from '../../workflows/contract';
 
 const world = useDoubleWorkerWorld();
 

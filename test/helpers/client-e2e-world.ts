@@ -12,7 +12,7 @@ import { Registry } from 'prom-client';
 import { createActivities } from '../../activities';
 import { RolloutClient } from '../../client/rollouts';
 import type { ClientConfig } from '../../client/config';
-import { TASK_QUEUE } from '../../workflows/messages';
+import { TASK_QUEUE } from '../../workflows/contract';
 import { METRIC_NAMES, type MetricName } from '../../rollout-spec/types';
 import { startHttpServer, type TestHttpServer } from './http-servers';
 import { startDevServer, type TestDevServer } from './temporal';

@@ -18,7 +18,7 @@ import { RolloutClient } from '../../client/rollouts';
 import { loadClientConfig } from '../../client/config';
 import { parseRolloutSpecText } from '../../rollout-spec/parse';
 import type { RolloutSpec } from '../../rollout-spec/types';
-import type { RolloutStatus } from '../../workflows/messages';
+import type { RolloutStatus } from '../../workflows/contract';
 import { isInstanceRunning, readInstanceState, stateFileFor, stopInstance } from '../../activities/platform';
 import { ensureStackBinaries, type StackBinaries } from '../../scripts/stack/binaries';
 import { DEFAULT_PORTS, resolveStackConfig, stackPaths, type StackConfig, type StackPorts } from '../../scripts/stack/config';

@@ -9,7 +9,7 @@ import type { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { SEARCH_ATTRIBUTES } from '../../workflows/messages';
+import { SEARCH_ATTRIBUTES } from '../../workflows/contract';
 import { ensureTestServer } from '../../scripts/provision';
 import {
   DevServerError,

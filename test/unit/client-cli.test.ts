@@ -17,7 +17,7 @@ import {
 import { formatStatus } from '../../client/render';
 import type { RolloutClient } from '../../client/rollouts';
 import { watchRollout } from '../../client/watch';
-import type { RolloutResult, RolloutStatus } from '../../workflows/messages';
+import type { RolloutResult, RolloutStatus } from '../../workflows/contract';
 
 const GOOD = 'examples/demo-stack.yaml';
 

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { HAPROXY_NAMES } from '../../scripts/stack/config';
 import { parseRolloutSpecText } from '../../rollout-spec/parse';
-import { SEARCH_ATTRIBUTES } from '../../workflows/messages';
+import { SEARCH_ATTRIBUTES } from '../../workflows/contract';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');

@@ -15,7 +15,7 @@ import { Registry } from 'prom-client';
 import { parse, stringify } from 'yaml';
 import { appMetrics } from '../../activities/app-metrics';
 import { HAPROXY_NAMES } from '../../scripts/stack/config';
-import { TASK_QUEUE } from '../../workflows/messages';
+import { TASK_QUEUE } from '../../workflows/contract';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const DEPLOY = path.join(ROOT, 'deploy');

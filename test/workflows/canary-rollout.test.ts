@@ -8,7 +8,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temp
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createTimeSkippingEnv } from '../helpers/temporal';
-import { abortSignal, pauseSignal, promoteSignal, resumeSignal, statusQuery } from '../../workflows/messages';
+import { abortSignal, pauseSignal, promoteSignal, resumeSignal, statusQuery } from '../../workflows/contract';
 import { canaryRollout } from '../../workflows';
 import { FakeWorld, HEALTHY } from './fake-world';
 import { MINUTE, runRollout, workflowBundle } from './harness';

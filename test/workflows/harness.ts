@@ -11,7 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import { canaryRollout } from '../../workflows';
-import type { RolloutResult } from '../../workflows/messages';
+import type { RolloutResult } from '../../workflows/contract';
 import { FakeWorld } from './fake-world';
 
 export const MINUTE = 60_000;

@@ -8,7 +8,7 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { ensureTestServer } from '../../scripts/provision';
-import { serviceSearchAttribute, weightSearchAttribute } from '../../workflows/messages';
+import { serviceSearchAttribute, weightSearchAttribute } from '../../workflows/contract';
 import { createTimeSkippingEnv, installQuietRuntime } from '../helpers/temporal';
 import type * as probes from '../helpers/fixtures/search-attribute-workflows';
 
