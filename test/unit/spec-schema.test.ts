@@ -492,7 +492,7 @@ describe('generated artifacts', () => {
     // ajv arrives with fastify; it is used here only to check the generated schema independently.
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- ajv is not our dependency, so its types stay out
     const { default: Ajv2020 } = require('ajv/dist/2020') as { default: AjvConstructor };
-    const schema = JSON.parse(await readFile(join(repo, 'spec', 'rollout-spec.schema.json'), 'utf8')) as object;
+    const schema = JSON.parse(await readFile(join(repo, 'rollout-spec', 'rollout-spec.schema.json'), 'utf8')) as object;
     const validate = new Ajv2020({ allErrors: true }).compile(schema);
     for (const name of ['minimal.yaml', 'seed-verbatim.yaml']) {
       const data: unknown = parseYaml(await readFile(join(repo, 'examples', name), 'utf8'));
