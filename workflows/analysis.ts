@@ -29,6 +29,8 @@ export interface CheckRule {
   baseline?: { mode: 'difference' | 'ratio' };
   effect: CheckKind;
   description: string;
+  /** Canary requests the window must hold for this check to pass (0: no minimum). */
+  minRequests: number;
 }
 
 /** What the analysis asks the rollout to do, most severe first. */
@@ -41,11 +43,11 @@ export type AnalysisDecision =
 export interface AnalysisResult {
   checks: CheckStatus[];
   decision: AnalysisDecision;
-  /** True when a gate check failed or any check had no data: the phase may not advance. */
+  /** True when a gate check failed or any check had no data or too few requests: the phase may not advance. */
   blocked: boolean;
   /** Checks that entered the warning state in this analysis (an alert goes out for each). */
   newWarnings: CheckStatus[];
-  /** Consecutive analyses in which at least one check had no data. */
+  /** Consecutive analyses in which at least one check had no data or too few requests. */
   noDataStreak: number;
 }
 
@@ -58,8 +60,8 @@ export function buildRules(spec: RolloutSpec, gate: StepGate | null, weight = 0)
   const w = spec.metrics.defaultWindowMs;
   const v = spec.validation;
   const rules: CheckRule[] = [];
-  const add = (rule: CheckRule): void => {
-    if (enabled(rule.metric)) rules.push(rule);
+  const add = (rule: Omit<CheckRule, 'minRequests'>): void => {
+    if (enabled(rule.metric)) rules.push({ ...rule, minRequests: minRequestsFor(spec, rule.metric) });
   };
 
   spec.rollbackTriggers.forEach((t, i) =>
@@ -140,15 +142,31 @@ export function queriesFor(rules: CheckRule[]): MetricQuery[] {
   for (const rule of rules) {
     want({ metric: rule.metric, target: 'canary', windowMs: rule.windowMs });
     if (rule.baseline) want({ metric: rule.metric, target: 'baseline', windowMs: rule.windowMs });
+    // The evidence behind the check: how many requests the canary served in its window.
+    if (rule.minRequests > 0) want({ metric: 'request_count', target: 'canary', windowMs: rule.windowMs });
   }
   return [...seen.values()];
 }
 
+/**
+ * A sample's value for judging. `+Inf`/`-Inf` are values (a quantile above the highest bucket is
+ * as high as it gets, a breach of any upper bound), carried as infinities only inside the judge.
+ */
 function sampleValue(samples: MetricSample[], q: MetricQuery): { value: number | null; detail: string } {
   const s = samples.find((x) => x.target === q.target && x.metric === q.metric && x.windowMs === q.windowMs);
   if (!s) return { value: null, detail: 'not queried' };
   if (s.status === 'ok' && typeof s.value === 'number' && Number.isFinite(s.value)) return { value: s.value, detail: '' };
+  if (s.status === 'infinite') {
+    const negative = s.sign === -1;
+    return { value: negative ? -Infinity : Infinity, detail: s.detail ?? (negative ? '-Inf' : '+Inf') };
+  }
   return { value: null, detail: s.detail ? `${s.status}: ${s.detail}` : s.status };
+}
+
+/** The canary's request count over a window, or why it is unknown. */
+function requestCount(samples: MetricSample[], windowMs: number): { count: number | null; detail: string } {
+  const { value, detail } = sampleValue(samples, { metric: 'request_count', target: 'canary', windowMs });
+  return value === null || !Number.isFinite(value) ? { count: null, detail } : { count: Math.round(value), detail: '' };
 }
 
 /**
@@ -175,7 +193,7 @@ export function evaluate(
     const canary = sampleValue(samples, { metric: rule.metric, target: 'canary', windowMs: rule.windowMs });
     let value = canary.value;
     let threshold = rule.threshold;
-    let missing = canary.value === null ? canary.detail : '';
+    let missing = canary.detail;
     if (rule.baseline && value !== null) {
       const base = sampleValue(samples, { metric: rule.metric, target: 'baseline', windowMs: rule.windowMs });
       if (base.value === null) {
@@ -186,10 +204,23 @@ export function evaluate(
       }
     }
     let outcome: CheckOutcome;
+    let evidence: { requests?: number; minRequests?: number } = {};
     if (value === null) {
       outcome = 'no_data';
     } else if (!compare(value, rule.op, threshold)) {
       outcome = 'pass';
+      // A pass needs evidence; a failure never waits for it (rolling back is the safe direction).
+      if (rule.minRequests > 0) {
+        const { count, detail } = requestCount(samples, rule.windowMs);
+        evidence = { ...(count === null ? {} : { requests: count }), minRequests: rule.minRequests };
+        if (count === null || count < rule.minRequests) {
+          outcome = 'insufficient_samples';
+          missing =
+            count === null
+              ? `request count unknown (${detail}); at least ${rule.minRequests} needed`
+              : `${count} canary requests in the window, at least ${rule.minRequests} needed`;
+        }
+      }
     } else {
       outcome = rule.effect.kind === 'trigger' ? 'critical' : rule.effect.kind === 'warning' ? 'warning' : 'breach';
     }
@@ -198,18 +229,20 @@ export function evaluate(
     const status: CheckStatus = {
       check: rule.check,
       metric: rule.metric,
-      value,
+      // JSON has no infinities: an infinite value is shown as null with `detail` saying which.
+      value: value !== null && Number.isFinite(value) ? value : null,
       threshold,
       comparator: rule.op,
       outcome,
       streak,
       at,
       ...(missing ? { detail: missing } : {}),
+      ...evidence,
     };
     checks.push(status);
 
-    const shown = value === null ? 'n/a' : String(round(value));
-    if (outcome === 'no_data') {
+    const shown = value === null ? 'n/a' : Number.isFinite(value) ? String(round(value)) : value > 0 ? '+Inf' : '-Inf';
+    if (outcome === 'no_data' || outcome === 'insufficient_samples') {
       // A warning-only check (baseline comparison, warning level) without data cannot pass, but
       // it never held a rollout either: other checks on the same metric still gate it.
       if (rule.effect.kind !== 'warning') {
@@ -237,14 +270,27 @@ export function evaluate(
   else if (gateLimit) decision = { action: 'gradual_rollback', reason: gateLimit };
   else if (noDataStreak >= spec.noData.consecutiveLimit) {
     const missing = checks
-      .filter((c) => c.outcome === 'no_data')
-      .map((c) => c.check)
+      .filter((c) => c.outcome === 'no_data' || c.outcome === 'insufficient_samples')
+      .map((c) => (c.outcome === 'no_data' ? c.check : `${c.check}: ${c.detail ?? 'too few requests'}`))
       .join(', ');
-    decision = { action: 'no_data_limit', reason: `no data for ${noDataStreak} consecutive analyses (${missing})` };
+    decision = {
+      action: 'no_data_limit',
+      reason: `no data or too few requests for ${noDataStreak} consecutive analyses (${missing})`,
+    };
   }
   return { checks, decision, blocked, newWarnings, noDataStreak };
 }
 
 function round(n: number): number {
   return Math.round(n * 1e6) / 1e6;
+}
+
+/** Metrics whose value says something only with enough requests behind it. */
+const REQUEST_DERIVED: readonly MetricName[] = ['error_rate', 'success_rate', 'p95_latency', 'p99_latency'];
+
+/** The minimum of canary requests behind a pass of `metric` (0: none needed). */
+function minRequestsFor(spec: RolloutSpec, metric: MetricName): number {
+  const override = spec.metrics.minRequestsByMetric[metric];
+  if (override !== undefined) return override;
+  return REQUEST_DERIVED.includes(metric) ? spec.metrics.minRequests : 0;
 }

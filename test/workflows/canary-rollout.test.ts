@@ -33,7 +33,7 @@ function steps(timeline: { minute: number; weight: number }[]): [number, number]
 
 describe('canaryRollout on the time-skipping server', () => {
   it('walks the default plan on the seed timings and promotes', async () => {
-    const run = await runRollout(env, seedSpec(), { record: 'default-plan-promoted' });
+    const run = await runRollout(env, seedSpec(), { record: 'v2-default-plan-promoted' });
     assert.equal(run.result.outcome, 'promoted', run.result.reason);
     assert.deepEqual(steps(run.timeline), [
       [2, 5],
@@ -50,7 +50,7 @@ describe('canaryRollout on the time-skipping server', () => {
     assert.ok(run.world.promoted);
     assert.equal(run.world.alerts.length, 0, 'a healthy canary raises no alert');
     // Analysis ran on every 30 s tick while the canary had traffic: 45 minutes of it.
-    assert.equal(run.world.count('queryMetrics'), 90);
+    assert.equal(run.world.count('analyseCanary'), 90);
     assert.ok(run.result.checks.every((c) => c.outcome === 'pass'));
     console.log(`default plan timeline (min, weight): ${JSON.stringify(run.timeline.map((t) => [t.minute, t.weight]))}`);
   });
@@ -58,7 +58,7 @@ describe('canaryRollout on the time-skipping server', () => {
   it('rolls back at once on a critical error rate in phase 2', async () => {
     const world = new FakeWorld();
     world.metric = (q, weight) => (q.metric === 'error_rate' && q.target === 'canary' && weight >= 20 ? 0.05 : HEALTHY[q.metric]);
-    const run = await runRollout(env, seedSpec(), { world, record: 'immediate-rollback' });
+    const run = await runRollout(env, seedSpec(), { world, record: 'v2-immediate-rollback' });
     assert.equal(run.result.outcome, 'rolled_back');
     assert.match(run.result.reason, /error_rate > 1%|critical/);
     assert.deepEqual(
@@ -80,7 +80,7 @@ describe('canaryRollout on the time-skipping server', () => {
     const world = new FakeWorld();
     world.metric = (q, weight) =>
       q.metric === 'task_success_rate' && q.target === 'canary' && weight >= 60 ? 0.95 : HEALTHY[q.metric];
-    const run = await runRollout(env, seedSpec(), { world, record: 'gradual-rollback' });
+    const run = await runRollout(env, seedSpec(), { world, record: 'v2-gradual-rollback' });
     assert.equal(run.result.outcome, 'rolled_back');
     assert.match(run.result.reason, /task_success_rate < 98%/);
     const after60 = run.timeline.slice(run.timeline.findIndex((t) => t.weight === 60));
@@ -123,7 +123,7 @@ describe('canaryRollout on the time-skipping server', () => {
 
   it('pausing freezes the phase clock: a 15-min phase paused for 7 min ends 22 min after it began', async () => {
     const run = await runRollout(env, seedSpec(), {
-      record: 'pause-resume',
+      record: 'v2-pause-resume',
       drive: async (handle) => {
         await env.sleep(15 * MINUTE); // 3 minutes into phase 2 (which began at 12)
         await handle.signal(pauseSignal, { reason: 'investigating' });
@@ -149,7 +149,7 @@ describe('canaryRollout on the time-skipping server', () => {
 
   it('aborts while paused: traffic back to stable, canary gone, outcome aborted', async () => {
     const run = await runRollout(env, seedSpec(), {
-      record: 'abort-while-paused',
+      record: 'v2-abort-while-paused',
       drive: async (handle) => {
         await env.sleep(5 * MINUTE);
         await handle.signal(pauseSignal);
@@ -186,7 +186,7 @@ describe('canaryRollout on the time-skipping server', () => {
 
   it('promote skips to 100% and promotes the canary', async () => {
     const run = await runRollout(env, seedSpec(), {
-      record: 'promote-signal',
+      record: 'v2-promote-signal',
       drive: async (handle) => {
         await env.sleep(4 * MINUTE);
         await handle.signal(promoteSignal, { reason: 'hotfix, ship it' });
@@ -256,7 +256,7 @@ describe('canaryRollout on the time-skipping server', () => {
       noErrorRate(world);
       const run = await runRollout(env, seedSpec({ noData: { action: 'hold', consecutiveLimit: 3 } }), {
         world,
-        record: 'no-data-hold',
+        record: 'v2-no-data-hold',
         drive: async (handle) => {
           await env.sleep(20 * MINUTE);
           const s = await handle.query(statusQuery);
@@ -295,7 +295,7 @@ describe('canaryRollout on the time-skipping server', () => {
       (input as { weight: number }).weight === 40
         ? ApplicationFailure.create({ type: 'TrafficTargetNotFoundError', message: 'No such server.', nonRetryable: true })
         : undefined;
-    const run = await runRollout(env, seedSpec(), { world, record: 'failed-activity' });
+    const run = await runRollout(env, seedSpec(), { world, record: 'v2-failed-activity' });
     assert.equal(run.result.outcome, 'failed');
     assert.match(run.result.reason, /setCanaryWeight failed: No such server/);
     assert.deepEqual(
@@ -347,7 +347,7 @@ describe('canaryRollout on the time-skipping server', () => {
   it('continues as new past its event budget and keeps its state', async () => {
     const run = await runRollout(env, seedSpec(), {
       limits: { maxHistoryEvents: 150 },
-      record: 'continue-as-new-first-run',
+      record: 'v2-continue-as-new-first-run',
       drive: async (handle) => {
         await env.sleep(13 * MINUTE);
         await handle.signal(pauseSignal);
@@ -368,6 +368,6 @@ describe('canaryRollout on the time-skipping server', () => {
     ]);
     assert.equal(run.world.count('deployCanary'), 1, 'deploy is not repeated by a new run');
     // 45 minutes of traffic plus the 3-minute pause, analysed every 30 s.
-    assert.equal(run.world.count('queryMetrics'), 96);
+    assert.equal(run.world.count('analyseCanary'), 96);
   });
 });

@@ -3,8 +3,13 @@
  * metric values that tests set, and a log of every activity call. Metric values are functions of
  * the world's state (the canary weight) so a test can say "the canary fails once it has 20%".
  */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type {
   AlertInput,
+  AnalyseCanaryInput,
+  AnalyseCanaryResult,
+  PreflightProblem,
   HealthResult,
   MetricQuery,
   MetricSample,
@@ -28,6 +33,7 @@ export const HEALTHY: Record<MetricName, number> = {
   task_success_rate: 0.995,
   cache_hit_rate: 0.95,
   agent_health_score: 0.98,
+  request_count: 10_000,
 };
 
 /** What a metric query returns: a number, or a classified failure. */
@@ -37,6 +43,10 @@ export interface Call {
   activity: keyof RolloutActivities;
   weight?: number;
   alert?: { severity: string; name: string; reason: string };
+  /** setCanaryWeight: whether the move was forced by an operator. */
+  force?: boolean;
+  /** When the call was made (real ms; the test server skips workflow time, not activity time). */
+  atMs?: number;
 }
 
 export class FakeWorld {
@@ -48,6 +58,17 @@ export class FakeWorld {
   failures: Partial<Record<keyof RolloutActivities, (input: unknown) => Error | undefined>> = {};
   /** Override per metric; gets the query and the current weight. Default: HEALTHY. */
   metric: (q: MetricQuery, weight: number) => FakeValue = (q) => HEALTHY[q.metric];
+  /**
+   * Whether the load balancer reports stable UP. While false, moving all traffic back to stable
+   * fails as HAProxy's router does (retryable TrafficServerDownError), unless forced.
+   */
+  stableUp = true;
+  /** The weight the router really has when it differs from the last one set (a reload, a hand edit). */
+  routerWeight: number | null = null;
+  /** What pre-flight finds. */
+  preflightProblems: PreflightProblem[] = [];
+  /** While true, checkCanaryHealth keeps polling (heartbeating) and never answers. */
+  healthHangs = false;
 
   get weights(): number[] {
     return this.calls.filter((c) => c.activity === 'setCanaryWeight').map((c) => c.weight ?? -1);
@@ -85,13 +106,45 @@ export class FakeWorld {
         this.canaryRunning = true;
       },
       checkCanaryHealth: async (_: RolloutRef): Promise<HealthResult> => {
-        this.calls.push({ activity: 'checkCanaryHealth' });
+        this.calls.push({ activity: 'checkCanaryHealth', atMs: Date.now() });
+        while (this.healthHangs) {
+          const ctx = Context.current();
+          ctx.heartbeat();
+          await ctx.sleep(100); // throws once the activity is cancelled
+        }
         return { healthy: this.canaryRunning, detail: this.canaryRunning ? 'ok' : 'not running' };
       },
       setCanaryWeight: async (input: SetWeightInput): Promise<SetWeightResult> => {
-        this.calls.push({ activity: 'setCanaryWeight', weight: input.weight });
+        const force = input.force === true;
+        this.calls.push({ activity: 'setCanaryWeight', weight: input.weight, atMs: Date.now(), ...(force ? { force } : {}) });
+        if (input.weight === 0 && !this.stableUp && !force) {
+          throw ApplicationFailure.create({
+            type: 'TrafficServerDownError',
+            message: 'stable is DOWN in HAProxy; weights unchanged',
+          });
+        }
         this.weight = input.weight;
+        this.routerWeight = null;
         return { weight: this.weight };
+      },
+      analyseCanary: async (input: AnalyseCanaryInput): Promise<AnalyseCanaryResult> => {
+        this.calls.push({ activity: 'analyseCanary', weight: this.weight, atMs: Date.now() });
+        const real = this.routerWeight ?? this.weight;
+        return {
+          samples: input.queries.map((q) => {
+            const v = this.metric(q, this.weight);
+            return typeof v === 'number' ? { ...q, status: 'ok', value: v } : { ...q, ...v };
+          }),
+          traffic: {
+            canaryWeight: real,
+            drifted: real !== input.expectedWeight,
+            detail: `canary=${real} stable=${100 - real}`,
+          },
+        };
+      },
+      preflightMetrics: async (_: RolloutRef): Promise<PreflightProblem[]> => {
+        this.calls.push({ activity: 'preflightMetrics' });
+        return this.preflightProblems;
       },
       queryMetrics: async (input: QueryMetricsInput): Promise<MetricSample[]> => {
         this.calls.push({ activity: 'queryMetrics', weight: this.weight });

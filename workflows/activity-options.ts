@@ -1,0 +1,60 @@
+/**
+ * The activity option profiles of a rollout, one per kind of I/O, each with its timeouts and an
+ * explicit retry policy. The workflow picks a profile by what is at stake, not per call.
+ */
+import { proxyActivities } from '@temporalio/workflow';
+import type { RolloutActivities } from '../activities/types';
+import type { RolloutSpec } from '../rollout-spec/types';
+import { NON_RETRYABLE_ERROR_TYPES } from './contract';
+
+const nonRetryableErrorTypes = [...NON_RETRYABLE_ERROR_TYPES];
+
+/**
+ * How long a rollback's traffic move waits for stable to be UP before it reports failure. Short,
+ * so that a DOWN stable turns the rollout `stuck` and alerts within seconds; the workflow keeps retrying.
+ */
+export const ROLLBACK_SERVER_UP_TIMEOUT_MS = 3_000;
+
+/** The profiles; every activity is reachable through each, the names say which to use for what. */
+export interface RolloutActivityProfiles {
+  /** Forward traffic moves: converge even if the load balancer is briefly unreachable. */
+  traffic: RolloutActivities;
+  /** Traffic back to stable: fail fast so the workflow can say it is stuck, then retry on its own. */
+  rollbackTraffic: RolloutActivities;
+  /** One analysis round or pre-flight; the activity itself keeps within the query deadline. */
+  analysis: RolloutActivities;
+  /** Deploy, health check, promote, terminate: long, heartbeating, cancellable by abort. */
+  platform: RolloutActivities;
+  /** Alerts are best effort: a down Alertmanager must not stop a rollback. */
+  notify: RolloutActivities;
+}
+
+export function activitiesFor(spec: RolloutSpec): RolloutActivityProfiles {
+  return {
+    traffic: proxyActivities<RolloutActivities>({
+      startToCloseTimeout: '30s',
+      scheduleToCloseTimeout: '10m',
+      retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', nonRetryableErrorTypes },
+    }),
+    rollbackTraffic: proxyActivities<RolloutActivities>({
+      startToCloseTimeout: '15s',
+      retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumAttempts: 2, nonRetryableErrorTypes },
+    }),
+    analysis: proxyActivities<RolloutActivities>({
+      startToCloseTimeout: spec.metrics.queryTimeoutMs + 10_000,
+      retry: { initialInterval: '500ms', maximumAttempts: 2, nonRetryableErrorTypes },
+    }),
+    platform: proxyActivities<RolloutActivities>({
+      startToCloseTimeout: '15m',
+      // The worker sends heartbeats at most every second, so an abort reaches a deploy or health
+      // check within about a second; 10 s without one means the worker is gone.
+      heartbeatTimeout: '10s',
+      cancellationType: 'WAIT_CANCELLATION_COMPLETED',
+      retry: { initialInterval: '2s', maximumAttempts: 5, nonRetryableErrorTypes },
+    }),
+    notify: proxyActivities<RolloutActivities>({
+      startToCloseTimeout: '15s',
+      retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes },
+    }),
+  };
+}
