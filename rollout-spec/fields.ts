@@ -9,7 +9,7 @@ import {
   parseDuration,
   parseFraction,
   parseLatencyMs,
-  parsePercent,
+  parseWeight,
   type DurationOptions,
   type FractionOptions,
   type UnitInput,
@@ -49,8 +49,20 @@ export const fractionField = (description: string, options?: FractionOptions) =>
 /** A latency (`"100ms"`, `"0.5s"`, bare number = ms) → ms. */
 export const latencyField = (description: string) => unitField(parseLatencyMs, description);
 
-/** A percentage (`5` or `"5%"`) → percent, 0-100. */
-export const percentField = (description: string) => unitField(parsePercent, description);
+/**
+ * A traffic weight: a percentage that is a whole number of percent, because it becomes an HAProxy
+ * server weight (an integer). `2.5` and `"7.5%"` are rejected naming the field.
+ */
+export const weightField = (description: string) => unitField(parseWeight, description);
+
+/** A weight step (percent added or removed at once): a whole number from 1 to 100. */
+export const weightStep = (description: string) =>
+  z
+    .number({ error: 'must be a number of percent' })
+    .int('must be a whole number of percent (traffic weights are integers, as HAProxy weights are)')
+    .min(1, 'must be between 1 and 100')
+    .max(100, 'must be between 1 and 100')
+    .describe(description);
 
 /** A service name or version: spliced into PromQL label matchers, so strictly limited. */
 export function labelValue(what: string) {

@@ -4,6 +4,16 @@
  */
 export { QueryRenderError, SpecValidationError, UnitParseError, formatIssues, type SpecIssue } from './errors';
 export {
+  DEFAULT_MIN_REQUESTS,
+  REQUEST_DERIVED_METRICS,
+  disabledTriggers,
+  isRequestDerived,
+  minRequestsFor,
+  minRequestsIn,
+  type MinimumEvidence,
+  type RequestDerivedMetric,
+} from './evidence';
+export {
   assertRolloutSpec,
   assertRolloutSpecText,
   formatPath,
@@ -55,6 +65,8 @@ export {
   parseFraction,
   parseLatencyMs,
   parsePercent,
+  parseRequestCount,
   parseRequestRate,
+  parseWeight,
   renderPromDuration,
 } from './units';

@@ -4,7 +4,7 @@
  * does, and where alerts go. Sandbox-safe: zod only.
  */
 import { z } from 'zod';
-import { durationField, fractionField, httpUrl, latencyField, percentField, strict } from './fields';
+import { durationField, fractionField, httpUrl, latencyField, strict, weightField, weightStep } from './fields';
 import { LABEL_NAME, SAFE_LABEL_VALUE_RULE } from './queries';
 import { SEED_TRAFFIC_CONTROL } from './seed-defaults';
 import { parseTriggerCondition, type TriggerCondition } from './triggers';
@@ -20,7 +20,9 @@ const phaseName = z
 
 const holdPhaseInput = strict({
   name: phaseName.optional(),
-  percentage: percentField('Canary traffic weight held during this phase (percent, e.g. 5 or "5%").'),
+  percentage: weightField(
+    'Canary traffic weight held during this phase: a whole number of percent, e.g. 5 or "5%" (HAProxy weights are integers).',
+  ),
   duration: durationField('How long the phase is held (bare number = seconds, as in the seed).'),
   errorThreshold: fractionField(
     'Phase gate: canary error rate must stay at or below this. Default: validation.error_rate.critical.',
@@ -43,12 +45,7 @@ const holdPhaseInput = strict({
 
 const fullRolloutInput = strict({
   name: phaseName.optional(),
-  incrementSize: z
-    .number({ error: 'must be a number of percent' })
-    .int('must be a whole number of percent')
-    .min(1, 'must be between 1 and 100')
-    .max(100, 'must be between 1 and 100')
-    .describe('Weight added at each step (percent).'),
+  incrementSize: weightStep('Weight added at each step (whole percent).'),
   intervalSeconds: durationField('Time between steps (bare number = seconds).').optional(),
   interval: durationField('Alias of intervalSeconds accepting units, e.g. "5m".').optional(),
   maxErrorRate: fractionField(
@@ -224,13 +221,7 @@ export const triggerList = z.array(triggerInput).describe('Seed §6.1 rollback t
 
 /** `gradualRollback`: the seed §6.2 step-down. */
 export const gradualRollbackSchema = strict({
-  stepSize: z
-    .number()
-    .int('must be a whole number of percent')
-    .min(1, 'must be between 1 and 100')
-    .max(100, 'must be between 1 and 100')
-    .default(20)
-    .describe('Weight removed at each step (percent).'),
+  stepSize: weightStep('Weight removed at each step (whole percent).').default(20),
   interval: durationField('Time between steps.').prefault('1m'),
 })
   .prefault({})

@@ -36,7 +36,9 @@ function latencyQuantile(q: string): string {
 }
 
 /**
- * The PromQL template for each metric, in the metric's unit (fractions, ms, cores, req/s).
+ * The PromQL template for each metric, in the metric's unit (fractions, ms, cores, req/s, requests).
+ * Each is evaluated over the check's window (`{{window}}`); `request_count` (requests the version
+ * served in the window) is the evidence for the minimum-requests checks.
  * `or vector(0)` keeps the error rate at 0 rather than empty when there are no 5xx series yet;
  * the denominator stays bare so that no traffic at all is still "no data", never a pass.
  */
@@ -44,6 +46,7 @@ export const DEFAULT_QUERIES: Readonly<Record<MetricName, string>> = Object.free
   error_rate: `(sum(rate(http_requests_total{${S},status=~"5.."}[${W}])) or vector(0)) / sum(rate(http_requests_total{${S}}[${W}]))`,
   success_rate: `(sum(rate(http_requests_total{${S},status!~"5.."}[${W}])) or vector(0)) / sum(rate(http_requests_total{${S}}[${W}]))`,
   request_rate: `sum(rate(http_requests_total{${S}}[${W}]))`,
+  request_count: `sum(increase(http_requests_total{${S}}[${W}]))`,
   p95_latency: latencyQuantile('0.95'),
   p99_latency: latencyQuantile('0.99'),
   cpu_usage: `sum(rate(process_cpu_seconds_total{${S}}[${W}]))`,
@@ -54,8 +57,9 @@ export const DEFAULT_QUERIES: Readonly<Record<MetricName, string>> = Object.free
 });
 
 /**
- * Lists the problems of a query template: unknown placeholders, and a missing `{{version}}`
- * (without it canary and baseline would read the same series). Empty when fine.
+ * Lists the problems of a query template: unknown placeholders, a missing `{{version}}` (without
+ * it canary and baseline would read the same series) and a missing `{{window}}` (every metric is
+ * evaluated over the check's window). Empty when fine.
  */
 export function templateProblems(template: string): string[] {
   const problems: string[] = [];
@@ -69,6 +73,11 @@ export function templateProblems(template: string): string[] {
   }
   if (!names.includes('version')) {
     problems.push('must contain {{version}} so canary and baseline series can be told apart');
+  }
+  if (!names.includes('window')) {
+    problems.push(
+      'must use {{window}} as its range, e.g. rate(x[{{window}}]): every metric is evaluated over the window of its check',
+    );
   }
   return problems;
 }

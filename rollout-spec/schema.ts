@@ -101,18 +101,8 @@ export const rolloutSpecSchema = rolloutSpecObject
           message: 'give either rollback_triggers or rollbackTriggers, not both',
         });
       }
-      if (parsedOk(issues, 'metrics', 'rollback_triggers', 'rollbackTriggers')) {
-        const key = spec.rollbackTriggers !== undefined ? 'rollbackTriggers' : 'rollback_triggers';
-        (spec[key] ?? []).forEach((trigger, index) => {
-          if (spec.metrics.queries[trigger.condition.metric] === null) {
-            ctx.addIssue({
-              code: 'custom',
-              path: [key, index, 'condition'],
-              message: `metric ${trigger.condition.metric} is disabled (metrics.queries.${trigger.condition.metric} is null)`,
-            });
-          }
-        });
-      }
+      // A trigger on a disabled metric (metrics.queries.X: null) is valid and never evaluated:
+      // turning a metric off is that one field. evidence.ts `disabledTriggers` lists such triggers.
     },
     // Cross-field checks run even when unrelated fields failed, so all problems show at once.
     {

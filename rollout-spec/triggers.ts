@@ -4,19 +4,21 @@
  */
 import { UnitParseError } from './errors';
 import { COMPARATORS, METRIC_NAMES, type Comparator, type MetricName } from './types';
-import { parseFraction, parseLatencyMs, parseRequestRate, type UnitInput } from './units';
+import { parseFraction, parseLatencyMs, parseRequestCount, parseRequestRate, type UnitInput } from './units';
 
 /**
  * The unit each metric's values (and thresholds) are in:
  * - `fraction`: 0..1 (`"1%"` → 0.01);
  * - `cores`: CPU seconds per second, so `"80%"` → 0.8 of one core; may exceed 1 on several cores;
  * - `ms`: milliseconds (`"500ms"`, `"0.5s"`, bare number = ms);
- * - `per_second`: requests per second.
+ * - `per_second`: requests per second;
+ * - `count`: a number of requests (in the window).
  */
-export const METRIC_UNITS: Record<MetricName, 'fraction' | 'cores' | 'ms' | 'per_second'> = {
+export const METRIC_UNITS: Record<MetricName, 'fraction' | 'cores' | 'ms' | 'per_second' | 'count'> = {
   error_rate: 'fraction',
   success_rate: 'fraction',
   request_rate: 'per_second',
+  request_count: 'count',
   p95_latency: 'ms',
   p99_latency: 'ms',
   cpu_usage: 'cores',
@@ -52,6 +54,8 @@ export function parseMetricThreshold(metric: MetricName, raw: UnitInput): number
       return parseLatencyMs(raw);
     case 'per_second':
       return parseRequestRate(raw);
+    case 'count':
+      return parseRequestCount(raw);
   }
 }
 

@@ -15,6 +15,7 @@ export const METRIC_NAMES = [
   'error_rate',
   'success_rate',
   'request_rate',
+  'request_count',
   'p95_latency',
   'p99_latency',
   'cpu_usage',
@@ -68,7 +69,12 @@ export type TrafficTarget = RolloutSpec['traffic'];
 /** How the canary is deployed, checked, promoted and terminated. */
 export type PlatformTarget = RolloutSpec['platform'];
 
-/** Where metrics come from; `queries` holds a PromQL template per metric (`null` = disabled). */
+/**
+ * Where metrics come from; `queries` holds a PromQL template per metric (`null` = disabled).
+ * `minRequests` / `minRequestsByMetric` are the minimum evidence (canary requests in a check's
+ * window, see ./evidence `minRequestsFor`); `optional` lists metrics whose queries may find no
+ * series at pre-flight.
+ */
 export type MetricsSource = RolloutSpec['metrics'];
 
 /** Alertmanager URL (optional: alerts are logged only when absent) and extra labels. */

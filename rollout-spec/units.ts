@@ -1,6 +1,6 @@
 /**
- * Unit parsing for rollout specs: percentages, fractions, durations, latencies, request rates and
- * PromQL windows. Pure and sandbox-safe. Every parser throws {@link UnitParseError} whose message
+ * Unit parsing for rollout specs: percentages and traffic weights, fractions, durations, latencies,
+ * request rates and counts, and PromQL windows. Pure and sandbox-safe. Every parser throws {@link UnitParseError} whose message
  * says what was expected and what was given, so the schema can report it under the field's path.
  */
 import { UnitParseError } from './errors';
@@ -37,8 +37,8 @@ function isDecimal(text: string): boolean {
 }
 
 /**
- * Parses a percentage written as `"5%"` or a bare number of percent (`5`) into percent (0-100),
- * e.g. a traffic weight. Throws when it does not parse or lies outside 0-100.
+ * Parses a percentage written as `"5%"` or a bare number of percent (`5`) into percent (0-100).
+ * Throws when it does not parse or lies outside 0-100. Traffic weights use {@link parseWeight}.
  */
 export function parsePercent(raw: UnitInput): number {
   const text = decimalOf(raw, 'percentage');
@@ -48,6 +48,22 @@ export function parsePercent(raw: UnitInput): number {
   }
   const value = Number(body);
   if (value < 0 || value > 100) throw new UnitParseError(`percentage must be between 0 and 100, got ${show(raw)}`, raw);
+  return value;
+}
+
+/**
+ * Parses a traffic weight: a percentage ({@link parsePercent}) that must be a whole number of
+ * percent, because it becomes an HAProxy server weight and those are integers. `5`, `"20%"` parse;
+ * `2.5` and `"7.5%"` throw.
+ */
+export function parseWeight(raw: UnitInput): number {
+  const value = parsePercent(raw);
+  if (!Number.isInteger(value)) {
+    throw new UnitParseError(
+      `must be a whole number of percent (traffic weights are integers, as HAProxy weights are), got ${show(raw)}`,
+      raw,
+    );
+  }
   return value;
 }
 
@@ -149,6 +165,15 @@ export function parseRequestRate(raw: UnitInput): number {
   if (!isDecimal(body)) throw new UnitParseError(`expected a request rate like 50 or "50/s", got ${show(raw)}`, raw);
   const value = Number(body);
   if (value < 0) throw new UnitParseError(`request rate must not be negative, got ${show(raw)}`, raw);
+  return value;
+}
+
+/** Parses a number of requests (e.g. a `request_count` threshold): `100`, `"100"`; not negative. */
+export function parseRequestCount(raw: UnitInput): number {
+  const text = decimalOf(raw, 'request count');
+  if (!isDecimal(text)) throw new UnitParseError(`expected a number of requests like 100, got ${show(raw)}`, raw);
+  const value = Number(text);
+  if (value < 0) throw new UnitParseError(`request count must not be negative, got ${show(raw)}`, raw);
   return value;
 }
 

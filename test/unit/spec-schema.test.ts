@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -10,8 +10,9 @@ import { SpecValidationError } from '../../rollout-spec/errors';
 import { staleFiles } from '../../rollout-spec/json-schema';
 import { loadRolloutSpecFile } from '../../rollout-spec/load';
 import { formatIssues, parseRolloutSpec, parseRolloutSpecText, type SpecIssue } from '../../rollout-spec/parse';
+import { disabledTriggers, minRequestsFor, REQUEST_DERIVED_METRICS } from '../../rollout-spec/evidence';
 import { DEFAULT_QUERIES } from '../../rollout-spec/schema';
-import type { RolloutSpec } from '../../rollout-spec/types';
+import { METRIC_NAMES, type MetricName, type RolloutSpec } from '../../rollout-spec/types';
 
 const repo = join(__dirname, '..', '..');
 
@@ -199,6 +200,9 @@ describe('defaults', () => {
         queries: { ...DEFAULT_QUERIES },
         defaultWindowMs: 300_000,
         queryTimeoutMs: 5000,
+        minRequests: 50,
+        minRequestsByMetric: {},
+        optional: [],
       },
       warmup: { durationMs: 120_000 },
       phases: SEED_PHASES,
@@ -243,10 +247,10 @@ describe('defaults', () => {
     assert.equal(spec.rollbackTriggers[0]?.windowMs, 120_000);
   });
   it('an explicit empty trigger list means no triggers; query overrides are partial and null disables', () => {
-    const spec = ok(withOverrides({ rollback_triggers: [], metrics: { queries: { cpu_usage: null, error_rate: 'e{v="{{version}}"}' } } }));
+    const spec = ok(withOverrides({ rollback_triggers: [], metrics: { queries: { cpu_usage: null, error_rate: 'e{v="{{version}}"}[{{window}}]' } } }));
     assert.deepEqual(spec.rollbackTriggers, []);
     assert.equal(spec.metrics.queries.cpu_usage, null);
-    assert.equal(spec.metrics.queries.error_rate, 'e{v="{{version}}"}');
+    assert.equal(spec.metrics.queries.error_rate, 'e{v="{{version}}"}[{{window}}]');
     assert.equal(spec.metrics.queries.p95_latency, DEFAULT_QUERIES.p95_latency);
   });
   it('process platform and webhook targets get their defaults', () => {
@@ -362,19 +366,14 @@ describe('validation errors', () => {
     hasIssue(issues, 'rollback_triggers[1].condition', /unknown operator "=>"; valid operators: > >= < <= == !=/);
     hasIssue(issues, 'rollback_triggers[1].action', /must be one of: immediate_rollback, gradual_rollback/);
   });
-  it('a trigger on a disabled metric, and both trigger spellings at once, are errors', () => {
+  it('both trigger spellings at once are an error', () => {
     const issues = issuesOf(
       withOverrides({
-        metrics: { queries: { p95_latency: null } },
         rollback_triggers: [{ condition: 'p95_latency > 1s', action: 'gradual_rollback' }],
         rollbackTriggers: [],
       }),
     );
     hasIssue(issues, 'rollbackTriggers', /either rollback_triggers or rollbackTriggers/);
-    const disabled = issuesOf(
-      withOverrides({ metrics: { queries: { p95_latency: null } }, rollback_triggers: [{ condition: 'p95_latency > 1s', action: 'gradual_rollback' }] }),
-    );
-    hasIssue(disabled, 'rollback_triggers[0].condition', /p95_latency is disabled/);
   });
   it('rejects label injection through service and version', () => {
     const issues = issuesOf(withOverrides({ service: 'a"} or vector(1) #', canary: '2"}[5m]) or vector(1)' }));
@@ -424,6 +423,141 @@ describe('validation errors', () => {
   });
 });
 
+describe('weights are whole percent', () => {
+  it('a fractional phase percentage is rejected with the field named, written either way', () => {
+    const issues = issuesOf(
+      withOverrides({ trafficControl: { phases: [{ percentage: 2.5, duration: 60 }, { percentage: '7.5%', duration: 60 }] } }),
+    );
+    hasIssue(issues, 'trafficControl.phases[0].percentage', /^must be a whole number of percent/);
+    hasIssue(issues, 'trafficControl.phases[1].percentage', /^must be a whole number of percent.*"7\.5%"/);
+  });
+  it('so are a fractional full-rollout increment and gradual-rollback step', () => {
+    const issues = issuesOf(
+      withOverrides({
+        trafficControl: { phases: [{ percentage: 5, duration: 60 }, { incrementSize: 2.5, interval: '1m' }] },
+        gradualRollback: { stepSize: 7.5 },
+      }),
+    );
+    hasIssue(issues, 'trafficControl.phases[1].incrementSize', /^must be a whole number of percent/);
+    hasIssue(issues, 'gradualRollback.stepSize', /^must be a whole number of percent/);
+  });
+  it('whole percentages, bare or with %, still parse', () => {
+    const spec = ok(withOverrides({ trafficControl: { phases: [{ percentage: '5%', duration: 60 }, { percentage: 10.0, duration: 60 }] } }));
+    assert.deepEqual(
+      spec.phases.map((p) => p.weight),
+      [5, 10],
+    );
+  });
+});
+
+describe('query windows', () => {
+  it('a custom query without {{window}} is rejected at its metric', () => {
+    const issues = issuesOf(
+      withOverrides({ metrics: { queries: { p95_latency: 'histogram_quantile(0.95, latency_bucket{v="{{version}}"})' } } }),
+    );
+    hasIssue(issues, 'metrics.queries.p95_latency', /^must use \{\{window\}\}/);
+  });
+  it('every default query uses {{window}}', () => {
+    for (const metric of METRIC_NAMES) assert.match(DEFAULT_QUERIES[metric], /\[\{\{window\}\}\]/, metric);
+  });
+});
+
+describe('request_count and minimum evidence', () => {
+  it('request_count is a metric with the number of requests the version served in the window', () => {
+    assert.ok(METRIC_NAMES.includes('request_count'));
+    assert.equal(
+      DEFAULT_QUERIES.request_count,
+      'sum(increase(http_requests_total{service="{{service}}",{{versionLabel}}="{{version}}"}[{{window}}]))',
+    );
+    const spec = ok(withOverrides({ rollbackTriggers: [{ condition: 'request_count < 100', action: 'gradual_rollback' }] }));
+    assert.equal(spec.metrics.queries.request_count, DEFAULT_QUERIES.request_count);
+    assert.deepEqual(
+      spec.rollbackTriggers.map((t) => [t.metric, t.op, t.threshold]),
+      [['request_count', '<', 100]],
+    );
+  });
+  it('minRequests defaults to 50 for the request-derived metrics and 0 for the others', () => {
+    const spec = ok(REQUIRED);
+    assert.equal(spec.metrics.minRequests, 50);
+    assert.deepEqual(spec.metrics.minRequestsByMetric, {});
+    assert.deepEqual([...REQUEST_DERIVED_METRICS].sort(), ['error_rate', 'p95_latency', 'p99_latency', 'success_rate']);
+    const expected = Object.fromEntries(
+      METRIC_NAMES.map((m) => [m, (REQUEST_DERIVED_METRICS as readonly MetricName[]).includes(m) ? 50 : 0]),
+    );
+    assert.deepEqual(Object.fromEntries(METRIC_NAMES.map((m) => [m, minRequestsFor(spec, m)])), expected);
+    for (const m of ['request_rate', 'request_count', 'cpu_usage', 'memory_usage', 'task_success_rate'] as const) {
+      assert.equal(minRequestsFor(spec, m), 0, m);
+    }
+  });
+  it('minRequests and per-metric overrides (0 turns the minimum off for that metric)', () => {
+    const spec = ok(
+      withOverrides({ metrics: { minRequests: 20, minRequestsByMetric: { p99_latency: 200, error_rate: 0, cpu_usage: 5 } } }),
+    );
+    assert.equal(spec.metrics.minRequests, 20);
+    assert.deepEqual(spec.metrics.minRequestsByMetric, { p99_latency: 200, error_rate: 0, cpu_usage: 5 });
+    assert.equal(minRequestsFor(spec, 'p99_latency'), 200);
+    assert.equal(minRequestsFor(spec, 'error_rate'), 0);
+    assert.equal(minRequestsFor(spec, 'p95_latency'), 20);
+    assert.equal(minRequestsFor(spec, 'cpu_usage'), 5);
+    assert.equal(minRequestsFor(spec, 'memory_usage'), 0);
+  });
+  it('minimums must be whole numbers of requests, per known metric', () => {
+    const issues = issuesOf(
+      withOverrides({ metrics: { minRequests: 2.5, minRequestsByMetric: { bogus: 1, error_rate: -1, p95_latency: 'many' } } }),
+    );
+    hasIssue(issues, 'metrics.minRequests', /whole number of requests/);
+    hasIssue(issues, 'metrics.minRequestsByMetric.bogus', /unknown key; allowed here: error_rate/);
+    hasIssue(issues, 'metrics.minRequestsByMetric.error_rate', /at least 0/);
+    hasIssue(issues, 'metrics.minRequestsByMetric.p95_latency', /number of requests/);
+    hasIssue(issuesOf(withOverrides({ metrics: { minRequests: -1 } })), 'metrics.minRequests', /at least 0/);
+  });
+  it('request_count disabled while a minimum applies is an error at metrics.queries.request_count', () => {
+    const issues = issuesOf(withOverrides({ metrics: { queries: { request_count: null } } }));
+    hasIssue(issues, 'metrics.queries.request_count', /request_count is disabled.*error_rate ≥ 50.*metrics\.minRequests/);
+    const byMetric = issuesOf(
+      withOverrides({ metrics: { queries: { request_count: null }, minRequests: 0, minRequestsByMetric: { p95_latency: 10 } } }),
+    );
+    hasIssue(byMetric, 'metrics.queries.request_count', /p95_latency ≥ 10/);
+    // No minimum left, or only on metrics that are disabled too: nothing needs the count.
+    ok(withOverrides({ metrics: { queries: { request_count: null }, minRequests: 0 } }));
+    ok(
+      withOverrides({
+        metrics: {
+          queries: { request_count: null, error_rate: null, success_rate: null, p95_latency: null, p99_latency: null },
+        },
+        rollbackTriggers: [],
+      }),
+    );
+  });
+});
+
+describe('optional metrics and disabled metrics', () => {
+  it('metrics.optional defaults to none and lists metric names', () => {
+    assert.deepEqual(ok(REQUIRED).metrics.optional, []);
+    const spec = ok(withOverrides({ metrics: { optional: ['cache_hit_rate', 'agent_health_score', 'cache_hit_rate'] } }));
+    assert.deepEqual(spec.metrics.optional, ['cache_hit_rate', 'agent_health_score']);
+    hasIssue(issuesOf(withOverrides({ metrics: { optional: ['cache_hits'] } })), 'metrics.optional[0]', /cache_hit_rate/);
+  });
+  it('a trigger on a disabled metric is accepted, never evaluated, and listed by disabledTriggers', () => {
+    // Turning a metric off is the one field: the seed's triggers on it may stay.
+    const seed = okText(`${REQUIRED_YAML}metrics:\n  queries:\n    p95_latency: null\n    task_success_rate: null\n${SEED_6_1}`);
+    assert.equal(seed.metrics.queries.p95_latency, null);
+    assert.deepEqual(seed.rollbackTriggers, SEED_TRIGGERS);
+    assert.deepEqual(
+      disabledTriggers(seed).map((t) => t.condition),
+      ['p95_latency > 500ms', 'task_success_rate < 98%'],
+    );
+    const camel = ok(
+      withOverrides({
+        metrics: { queries: { cpu_usage: null } },
+        rollbackTriggers: [{ condition: 'cpu_usage > 90%', action: 'gradual_rollback' }],
+      }),
+    );
+    assert.deepEqual(disabledTriggers(camel), camel.rollbackTriggers);
+    assert.deepEqual(disabledTriggers(ok(REQUIRED)), []);
+  });
+});
+
 describe('text and files', () => {
   it('JSON is accepted and syntax errors carry line numbers', () => {
     const spec = okText(JSON.stringify({ ...REQUIRED, warmup: { duration: '90s' } }, null, 2), 'json');
@@ -455,6 +589,11 @@ describe('text and files', () => {
     assert.equal(seed.platform.kind === 'command' && seed.platform.timeoutMs, 600_000);
     // The spec survives a JSON round trip (it is a workflow payload) unchanged.
     assert.deepEqual(JSON.parse(JSON.stringify(seed)), seed);
+  });
+  it('every examples/*.yaml loads', async () => {
+    const names = (await readdir(join(repo, 'examples'))).filter((name) => name.endsWith('.yaml'));
+    assert.ok(names.length >= 5, names.join(', '));
+    for (const name of names) await loadRolloutSpecFile(join(repo, 'examples', name));
   });
   it('loadRolloutSpecFile throws SpecValidationError listing every problem, and names unreadable files', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'phoenix-spec-'));

@@ -9,7 +9,7 @@ import type { Comparator, MetricName } from '../../rollout-spec/types';
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
 
-// ---- The original hand-written contract (commit cf01525), verbatim. ----
+// ---- The original hand-written contract (commit cf01525), verbatim, plus later additions marked "Added:". ----
 type RollbackAction = 'immediate_rollback' | 'gradual_rollback';
 
 /** A §6.1 rollback trigger: `metric op threshold` evaluated over `windowMs`. */
@@ -128,6 +128,12 @@ interface MetricsSource {
   /** Window used by validation checks that have no trigger of their own (ms). */
   defaultWindowMs: number;
   queryTimeoutMs: number;
+  /** Added: fewest canary requests in a check's window for a request-derived check to pass (0 = off). */
+  minRequests: number;
+  /** Added: per-metric overrides of minRequests. */
+  minRequestsByMetric: Partial<Record<MetricName, number>>;
+  /** Added: metrics whose queries may find no series at pre-flight (reported, not fatal). */
+  optional: MetricName[];
 }
 
 interface AlertSettings {

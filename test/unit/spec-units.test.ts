@@ -10,7 +10,9 @@ import {
   parseFraction,
   parseLatencyMs,
   parsePercent,
+  parseRequestCount,
   parseRequestRate,
+  parseWeight,
   renderPromDuration,
 } from '../../rollout-spec/units';
 
@@ -52,7 +54,7 @@ describe('parseFraction', () => {
   });
 });
 
-describe('parsePercent (weights)', () => {
+describe('parsePercent', () => {
   it('reads bare numbers and N% as percent', () => {
     assert.equal(parsePercent(5), 5);
     assert.equal(parsePercent('20%'), 20);
@@ -62,6 +64,28 @@ describe('parsePercent (weights)', () => {
     throwsMatching(() => parsePercent(101), /between 0 and 100, got 101/);
     throwsMatching(() => parsePercent('-5%'), /between 0 and 100/);
     throwsMatching(() => parsePercent('five'), /got "five"/);
+  });
+});
+
+describe('parseWeight (traffic weights)', () => {
+  it('reads whole percentages, bare or with %', () => {
+    assert.equal(parseWeight(5), 5);
+    assert.equal(parseWeight('20%'), 20);
+    assert.equal(parseWeight('100'), 100);
+  });
+  it('rejects fractional percent and what parsePercent rejects', () => {
+    throwsMatching(() => parseWeight(2.5), /^must be a whole number of percent .*got 2\.5$/);
+    throwsMatching(() => parseWeight('12.5%'), /whole number of percent.*"12\.5%"/);
+    throwsMatching(() => parseWeight(101), /between 0 and 100/);
+  });
+});
+
+describe('parseRequestCount', () => {
+  it('reads a non-negative number of requests', () => {
+    assert.equal(parseRequestCount(100), 100);
+    assert.equal(parseRequestCount(' 50 '), 50);
+    throwsMatching(() => parseRequestCount(-1), /must not be negative/);
+    throwsMatching(() => parseRequestCount('many'), /got "many"/);
   });
 });
 
@@ -159,6 +183,7 @@ describe('parseTriggerCondition', () => {
     assert.equal(parseTriggerCondition('request_rate != 0').op, '!=');
     assert.equal(parseTriggerCondition('p99_latency > 1.5s').threshold, 1500);
     assert.equal(parseTriggerCondition('request_rate < 5/s').threshold, 5);
+    assert.equal(parseTriggerCondition('request_count < 50').threshold, 50);
     assert.equal(parseTriggerCondition('cpu_usage > 150%').threshold, 1.5);
   });
   it('names an unknown metric and lists the valid ones', () => {
@@ -227,10 +252,13 @@ describe('DEFAULT_QUERIES / renderQuery', () => {
     throwsMatching(() => renderQuery('up{x="{{nope}}",v="{{version}}"}', context), /unknown placeholder "\{\{nope\}\}"/);
     throwsMatching(() => renderQuery('up{v="{{version}}"} {{constructor}}', context), /unknown placeholder/);
   });
-  it('templateProblems reports unknown placeholders and a missing {{version}}', () => {
-    assert.deepEqual(templateProblems('up{service="{{service}}"}'), [
+  it('templateProblems reports unknown placeholders, a missing {{version}} and a missing {{window}}', () => {
+    assert.deepEqual(templateProblems('rate(up{service="{{service}}"}[{{window}}])'), [
       'must contain {{version}} so canary and baseline series can be told apart',
     ]);
-    assert.match(templateProblems('x{v="{{version}}",y="{{foo}}"}')[0] ?? '', /unknown placeholder "\{\{foo\}\}"/);
+    assert.deepEqual(templateProblems('up{v="{{version}}"}'), [
+      'must use {{window}} as its range, e.g. rate(x[{{window}}]): every metric is evaluated over the window of its check',
+    ]);
+    assert.match(templateProblems('x{v="{{version}}",y="{{foo}}"}[{{window}}]')[0] ?? '', /unknown placeholder "\{\{foo\}\}"/);
   });
 });
