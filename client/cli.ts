@@ -4,12 +4,13 @@
  * Errors are reported as one line on stderr (spec problems: one `path: message` line each).
  */
 import { Command, CommanderError, Option } from 'commander';
-import type { RolloutState, RolloutStatus } from '../workflows/contract';
+import { ROLLOUT_STATES, type OperatorAck, type RolloutState, type RolloutStatus } from '../workflows/contract';
 import { loadClientConfig } from './config';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { normalizeRolloutId } from './ids';
 import { formatStatus, formatSummaryTable } from './render';
-import { buildListQuery, describeCause, RolloutClient, ROLLOUT_STATES } from './rollouts';
+import { isOperatorActionRefused } from './errors';
+import { buildListQuery, describeCause, RolloutClient } from './rollouts';
 import { issuesOf, loadSpecFile } from './spec-input';
 import { watchRollout } from './watch';
 
@@ -34,8 +35,11 @@ const HELP_FOOTER = `
 Rollout ids: "rollout-checkout" or just "checkout".
 Connection: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
   TEMPORAL_TLS_CLIENT_CERT_PATH / TEMPORAL_TLS_CLIENT_KEY_PATH, PHOENIX_CONNECT_TIMEOUT_MS.
-Exit codes: 0 ok/promoted, 1 rollout ended badly (--wait, watch), 2 invalid input/usage,
-  3 server unreachable (or no worker answers), 4 not found, 5 already finished or already running, 6 internal error.`;
+Operator actions (pause, resume, abort, promote) wait for the rollout's answer: "accepted: <what was
+  done> (state <state>)" and exit 0, or "refused: <reason>" on stderr and exit 5.
+Exit codes: 0 ok/promoted/accepted, 1 rollout ended badly (--wait, watch), 2 invalid input/usage,
+  3 server unreachable (or no worker answers), 4 not found, 5 refused, already finished or already running,
+  6 internal error.`;
 
 function outcomeCode(state: RolloutState): ExitCode {
   return state === 'promoted' ? ExitCode.Ok : ExitCode.RolloutEndedBadly;
@@ -51,6 +55,17 @@ export async function runCli(args: string[], io: CliIO): Promise<number> {
   };
   const operator = { by: `cli:${io.env.USER ?? io.env.LOGNAME ?? 'unknown'}` };
   const println = (line = ''): void => io.stdout(`${line}\n`);
+  /** Runs an operator action and reports the rollout's answer; a refusal is exit 5, not an error. */
+  const operate = async (act: () => Promise<OperatorAck>): Promise<void> => {
+    try {
+      const ack = await act();
+      println(`accepted: ${ack.message} (state ${ack.state})`);
+    } catch (err) {
+      if (!isOperatorActionRefused(err)) throw err;
+      io.stderr(`refused: ${err.reason.split('\n')[0]}\n`);
+      code = ExitCode.Conflict;
+    }
+  };
 
   const program = new Command('phoenix')
     .description('Start, steer and watch canary rollouts')
@@ -150,8 +165,7 @@ export async function runCli(args: string[], io: CliIO): Promise<number> {
         const rolloutId = normalizeRolloutId(id);
         const rollouts = await getClient();
         const input = opts.reason === undefined ? operator : { ...operator, reason: opts.reason };
-        await rollouts[name](rolloutId, input);
-        println(`${rolloutId}: ${name} sent`);
+        await operate(() => rollouts[name](rolloutId, input));
       });
   }
 
@@ -160,11 +174,12 @@ export async function runCli(args: string[], io: CliIO): Promise<number> {
     .description('abort the rollout: traffic back to stable, canary terminated')
     .argument('<id>', 'rollout id or service')
     .requiredOption('--reason <text>', 'why (required)')
-    .action(async (id: string, opts: { reason: string }) => {
+    .option('--force', 'drain a rollback that is stuck because stable is not serving (accepting the risk)')
+    .action(async (id: string, opts: { reason: string; force?: boolean }) => {
       if (opts.reason.trim() === '') throw new UsageError('--reason must not be empty');
       const rolloutId = normalizeRolloutId(id);
-      await (await getClient()).abort(rolloutId, opts.reason, operator.by);
-      println(`${rolloutId}: abort sent`);
+      const rollouts = await getClient();
+      await operate(() => rollouts.abort(rolloutId, opts.reason, operator.by, opts.force ? { force: true } : {}));
     });
 
   try {

@@ -15,7 +15,7 @@ export class RolloutNotFoundError extends Error {
   }
 }
 
-/** Thrown when a signal is sent to a rollout whose workflow has already closed. */
+/** Thrown when an operator action is sent to a rollout whose workflow has already closed. */
 export class RolloutAlreadyFinishedError extends Error {
   override readonly name = 'RolloutAlreadyFinishedError';
   constructor(
@@ -93,4 +93,27 @@ export class RolloutNotRespondingError extends Error {
   ) {
     super(`rollout ${rolloutId} did not answer within ${timeoutMs / 1000}s; is a worker polling task queue phoenix-rollouts?`, options);
   }
+}
+
+/**
+ * Thrown when a rollout refuses an operator action: the update's validator rejected it (e.g.
+ * `promote refused: a rollback is in progress`). Nothing was applied and nothing reached the
+ * rollout's history; `reason` is the workflow's own wording.
+ */
+export class OperatorActionRefusedError extends Error {
+  override readonly name = 'OperatorActionRefusedError';
+  constructor(
+    readonly rolloutId: string,
+    /** `pause`, `resume`, `abort` or `promote`. */
+    readonly action: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(reason, options);
+  }
+}
+
+/** True for an `OperatorActionRefusedError`, also one from another copy of this module (matched by `name`). */
+export function isOperatorActionRefused(err: unknown): err is OperatorActionRefusedError {
+  return err instanceof Error && err.name === 'OperatorActionRefusedError';
 }

@@ -8,7 +8,7 @@
  * | 2    | invalid input or usage: bad spec, bad id, unknown option           |
  * | 3    | the Temporal server is unreachable (or no worker answers the rollout) |
  * | 4    | the rollout was not found                                          |
- * | 5    | conflict: the rollout already finished, or one is already running |
+ * | 5    | conflict: the rollout refused the action, already finished, or one is already running |
  * | 6    | unexpected internal error                                          |
  */
 export const ExitCode = {
@@ -32,6 +32,7 @@ const BY_ERROR_NAME: Record<string, ExitCode> = {
   ServerUnreachableError: ExitCode.ServerUnreachable,
   RolloutNotRespondingError: ExitCode.ServerUnreachable,
   RolloutNotFoundError: ExitCode.NotFound,
+  OperatorActionRefusedError: ExitCode.Conflict,
   RolloutAlreadyFinishedError: ExitCode.Conflict,
   RolloutAlreadyRunningError: ExitCode.Conflict,
 };

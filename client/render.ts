@@ -1,5 +1,5 @@
 /** Text rendering of rollout status for the CLI: pure functions from data to lines. */
-import type { CheckStatus, RolloutStatus } from '../workflows/contract';
+import type { CheckStatus, OperatorEvent, RolloutStatus } from '../workflows/contract';
 import { formatDuration } from './plan';
 import type { RolloutSummary } from './rollouts';
 
@@ -35,6 +35,16 @@ export function formatHeadline(status: RolloutStatus): string {
   return `${status.rolloutId} ${status.stableVersion} → ${status.canaryVersion}: ${status.state}${paused}`;
 }
 
+/** How many of the latest operator actions `formatStatus` shows. */
+export const OPERATOR_EVENTS_SHOWN = 5;
+
+/** `2026-01-01T00:00:00Z pause by cli:alice: accepted: paused (reason: lunch)` */
+export function formatOperatorEvent(event: OperatorEvent): string {
+  const verdict = event.accepted ? 'accepted' : 'refused';
+  const reason = event.reason ? ` (reason: ${event.reason})` : '';
+  return `${event.at} ${event.action} by ${event.by ?? 'unknown'}: ${verdict}: ${event.message}${reason}`;
+}
+
 /** Multi-line human view of a status, as printed by `phoenix status` and `phoenix watch`. */
 export function formatStatus(status: RolloutStatus): string[] {
   const lines = [
@@ -47,9 +57,19 @@ export function formatStatus(status: RolloutStatus): string[] {
     );
   }
   if (status.rollbackReason) lines.push(`reason: ${status.rollbackReason}`);
+  // A status from a workflow older than the contract has neither field.
+  const stuckReason = status.stuckReason as string | null | undefined;
+  if (stuckReason) lines.push(`stuck: ${stuckReason}`);
   if (status.checks.length > 0) {
     lines.push('checks:');
     for (const check of status.checks) lines.push(`  ${formatCheck(check)}`);
+  }
+  const events = (status.operatorEvents as OperatorEvent[] | undefined) ?? [];
+  if (events.length > 0) {
+    const shown = events.slice(-OPERATOR_EVENTS_SHOWN);
+    const older = events.length - shown.length;
+    lines.push(`operator actions${older > 0 ? ` (latest ${shown.length} of ${events.length})` : ''}:`);
+    for (const event of shown) lines.push(`  ${formatOperatorEvent(event)}`);
   }
   return lines;
 }
@@ -58,7 +78,9 @@ export function formatStatus(status: RolloutStatus): string[] {
 export function formatStatusLine(status: RolloutStatus): string {
   const checks = status.checks.map((c) => `${c.check}=${formatValue(c.value)}:${c.outcome}`).join(' ');
   const left = status.phaseDurationMs > 0 ? ` left=${formatDuration(status.phaseRemainingMs)}` : '';
-  return `state=${status.state}${status.paused ? ' paused' : ''} phase=${status.phase} weight=${status.weight}%${left}${checks ? ` ${checks}` : ''}`;
+  const stuckReason = status.stuckReason as string | null | undefined;
+  const stuck = stuckReason ? ` stuck=${JSON.stringify(stuckReason)}` : '';
+  return `state=${status.state}${status.paused ? ' paused' : ''} phase=${status.phase} weight=${status.weight}%${left}${stuck}${checks ? ` ${checks}` : ''}`;
 }
 
 /** Table of rollouts for `phoenix list`. */

@@ -8,6 +8,8 @@ import {
   Connection,
   WorkflowFailedError,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
   isGrpcCancelledError,
   isGrpcDeadlineError,
   isGrpcServiceError,
@@ -20,18 +22,21 @@ import { TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@te
 import pino, { type Logger } from 'pino';
 import type { RolloutSpec } from '../rollout-spec/types';
 import {
+  ENDED_STATES,
+  ROLLOUT_STATES,
   TASK_QUEUE,
   WORKFLOW_TYPE,
-  abortSignal,
-  pauseSignal,
+  abortUpdate,
+  pauseUpdate,
   phaseSearchAttribute,
-  promoteSignal,
-  resumeSignal,
+  promoteUpdate,
+  resumeUpdate,
   rolloutWorkflowId,
   serviceSearchAttribute,
   stateSearchAttribute,
   statusQuery,
   weightSearchAttribute,
+  type OperatorAck,
   type OperatorInput,
   type RolloutInput,
   type RolloutResult,
@@ -42,6 +47,7 @@ import { loadClientConfig, type ClientConfig } from './config';
 import {
   IdempotencyKeyReusedError,
   InvalidFilterError,
+  OperatorActionRefusedError,
   RolloutAlreadyFinishedError,
   RolloutAlreadyRunningError,
   RolloutNotFoundError,
@@ -52,25 +58,20 @@ import { normalizeRolloutId } from './ids';
 import { describePlan } from './plan';
 import { validateRolloutSpec } from './validate';
 
-/** Every state a rollout can report, in lifecycle order; used to validate filters. */
-export const ROLLOUT_STATES: readonly RolloutState[] = [
-  'deploying',
-  'warming_up',
-  'progressing',
-  'paused',
-  'rolling_back',
-  'finalizing',
-  'promoted',
-  'rolled_back',
-  'aborted',
-  'failed',
-];
-
 /** How long `status` waits for the workflow to answer its query (a worker must be polling). */
 const STATUS_QUERY_TIMEOUT_MS = 10_000;
 
-/** States after which a rollout does nothing more. */
-export const FINAL_STATES: readonly RolloutState[] = ['promoted', 'rolled_back', 'aborted', 'failed'];
+/**
+ * How long an operator action waits for the rollout to accept or refuse it. Like a query, an
+ * update needs a worker; without one the server would hold the call indefinitely.
+ */
+const OPERATOR_UPDATE_TIMEOUT_MS = 10_000;
+
+/**
+ * States after which a rollout does nothing more.
+ * @deprecated Use `ENDED_STATES` from `workflows/contract`; this is the same list, kept for callers in scripts/.
+ */
+export const FINAL_STATES: readonly RolloutState[] = ENDED_STATES;
 
 /** Memo keys written at start; memo survives continue-as-new, so they identify the whole rollout. */
 /** Memo key holding the idempotency key of the start request. */
@@ -124,6 +125,36 @@ export interface RolloutSummary {
   closedAt: string | null;
 }
 
+/** Options of the operator actions (`pause`, `resume`, `abort`, `promote`). */
+export interface OperatorOptions {
+  /**
+   * Act only on the rollout whose first run is this one (the `runId` that `start` returned; it
+   * stays the same across continue-as-new). When the service has moved on to another rollout the
+   * action fails with `RolloutNotFoundError` or `RolloutAlreadyFinishedError` instead of reaching
+   * the newer one.
+   */
+  firstRunId?: string;
+}
+
+/** Options of `abort`. */
+export interface AbortOptions extends OperatorOptions {
+  /** Drain a rollback that is `stuck` because stable is not serving, accepting the risk. */
+  force?: boolean;
+}
+
+/** The run of a rollout as Temporal knows it, without asking the workflow (no worker needed). */
+export interface RolloutRun {
+  rolloutId: string;
+  /** The latest run (changes on continue-as-new). */
+  runId: string;
+  /** The run the rollout started with (what `start` returned; stable across continue-as-new). */
+  firstRunId: string;
+  executionStatus: WorkflowExecutionStatusName;
+  /** As written at start; empty for a workflow not started by this client. */
+  stableVersion: string;
+  canaryVersion: string;
+}
+
 /** Dependencies of a `RolloutClient` built around an existing Temporal client. */
 export interface RolloutClientOptions {
   client: Client;
@@ -132,7 +163,7 @@ export interface RolloutClientOptions {
   logger?: Logger;
 }
 
-type OperatorSignal = typeof pauseSignal;
+type OperatorUpdate = typeof pauseUpdate;
 
 /** Typed client over `@temporalio/client` for the `canaryRollout` workflow. */
 export class RolloutClient {
@@ -231,24 +262,54 @@ export class RolloutClient {
     return this.temporal.workflow.getHandle(normalizeRolloutId(id));
   }
 
-  /** Freezes the phase timer; traffic stays where it is. */
-  pause(id: string, input: OperatorInput = {}): Promise<void> {
-    return this.signal(id, pauseSignal, input);
+  /**
+   * Freezes the phase timer; traffic stays where it is. Like every operator action it is a
+   * Temporal update: it resolves with the rollout's acknowledgement once applied, and throws
+   * `OperatorActionRefusedError` (with the workflow's reason) when the rollout refuses it,
+   * `RolloutAlreadyFinishedError` when the workflow has closed, and `RolloutNotRespondingError`
+   * when no worker answers in time (the server may still deliver it once a worker polls).
+   */
+  pause(id: string, input: OperatorInput = {}, options: OperatorOptions = {}): Promise<OperatorAck> {
+    return this.operate(id, pauseUpdate, input, options);
   }
 
-  /** Continues a paused rollout. */
-  resume(id: string, input: OperatorInput = {}): Promise<void> {
-    return this.signal(id, resumeSignal, input);
+  /** Continues a paused rollout (see `pause` for what it resolves with and throws). */
+  resume(id: string, input: OperatorInput = {}, options: OperatorOptions = {}): Promise<OperatorAck> {
+    return this.operate(id, resumeUpdate, input, options);
   }
 
-  /** Aborts the rollout: traffic goes back to stable and the canary is terminated. */
-  abort(id: string, reason: string, by?: string): Promise<void> {
-    return this.signal(id, abortSignal, by === undefined ? { reason } : { reason, by });
+  /**
+   * Aborts the rollout: traffic goes back to stable and the canary is terminated. `force` drains
+   * a rollback that is stuck because stable is not serving. See `pause` for what it throws.
+   */
+  abort(id: string, reason: string, by?: string, options: AbortOptions = {}): Promise<OperatorAck> {
+    const { force, ...rest } = options;
+    const input: OperatorInput = { reason };
+    if (by !== undefined) input.by = by;
+    if (force) input.force = true;
+    return this.operate(id, abortUpdate, input, rest);
   }
 
-  /** Skips the remaining phases and promotes the canary now. */
-  promote(id: string, input: OperatorInput = {}): Promise<void> {
-    return this.signal(id, promoteSignal, input);
+  /** Skips the remaining phases and promotes the canary now (see `pause`). */
+  promote(id: string, input: OperatorInput = {}, options: OperatorOptions = {}): Promise<OperatorAck> {
+    return this.operate(id, promoteUpdate, input, options);
+  }
+
+  /**
+   * The latest run of a rollout from `describe`: run ids, execution status and the versions
+   * recorded at start. Needs no worker. Throws `RolloutNotFoundError` when there is none.
+   */
+  async run(id: string): Promise<RolloutRun> {
+    const rolloutId = normalizeRolloutId(id);
+    const description = await this.describe(rolloutId);
+    return {
+      rolloutId,
+      runId: description.runId,
+      firstRunId: description.raw.workflowExecutionInfo?.firstRunId || description.runId,
+      executionStatus: description.status.name,
+      stableVersion: memoString(description, MEMO_STABLE_VERSION),
+      canaryVersion: memoString(description, MEMO_CANARY_VERSION),
+    };
   }
 
   /**
@@ -347,13 +408,32 @@ export class RolloutClient {
     return { rolloutId, runId: firstRunId, reused: true };
   }
 
-  private async signal(id: string, signal: OperatorSignal, input: OperatorInput): Promise<void> {
+  private async operate(
+    id: string,
+    update: OperatorUpdate,
+    input: OperatorInput,
+    options: OperatorOptions,
+  ): Promise<OperatorAck> {
     const rolloutId = normalizeRolloutId(id);
+    const action = update.name;
     const log = this.log.child({ rolloutId });
+    const handle = this.temporal.workflow.getHandle(rolloutId, undefined, { firstExecutionRunId: options.firstRunId });
     try {
-      await this.temporal.workflow.getHandle(rolloutId).signal(signal, input);
-      log.info({ signal: signal.name, reason: input.reason, by: input.by }, 'signal sent');
+      const ack = await this.temporal.connection.withDeadline(Date.now() + OPERATOR_UPDATE_TIMEOUT_MS, () =>
+        handle.executeUpdate(update, { args: [input] }),
+      );
+      log.info({ action, reason: input.reason, by: input.by, state: ack.state, message: ack.message }, 'operator action accepted');
+      return ack;
     } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        // The validator's Error arrives as the failure's cause; its message is the reason.
+        const reason = describeCause(err.cause ?? err);
+        log.info({ action, reason: input.reason, by: input.by, refusal: reason }, 'operator action refused');
+        throw new OperatorActionRefusedError(rolloutId, action, reason, { cause: err });
+      }
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err)) {
+        throw new RolloutNotRespondingError(rolloutId, OPERATOR_UPDATE_TIMEOUT_MS, { cause: err });
+      }
       const mapped = this.mapError(err, rolloutId);
       if (!(mapped instanceof RolloutNotFoundError)) throw mapped;
       // Temporal answers NOT_FOUND both for "never existed" and "already closed".
@@ -432,7 +512,10 @@ function statusFromResult(
     lastAnalysisAt: null,
     rollbackReason: result.outcome === 'promoted' ? null : result.reason,
     rollbackAction: null,
+    stuckReason: null,
     timeline: result.timeline,
+    // The result does not carry the audit trail; it is in the workflow's history.
+    operatorEvents: [],
     startedAt: description.startTime.toISOString(),
     continuedAsNew: result.continuedAsNew ?? 0,
   };

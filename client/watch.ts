@@ -1,8 +1,7 @@
 /** `phoenix watch`: polls a rollout's status and shows it until the rollout ends. */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { RolloutStatus } from '../workflows/contract';
+import { ENDED_STATES, type RolloutState, type RolloutStatus } from '../workflows/contract';
 import { formatStatus, formatStatusLine } from './render';
-import { FINAL_STATES } from './rollouts';
 
 /** Options of `watchRollout`. */
 export interface WatchOptions {
@@ -43,7 +42,7 @@ export async function watchRollout(
         lastPlain = comparable;
       }
     }
-    if (FINAL_STATES.includes(status.state)) return status;
+    if ((ENDED_STATES as readonly RolloutState[]).includes(status.state)) return status;
     await delay(intervalMs, undefined, { signal: options.signal });
   }
 }

@@ -18,9 +18,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { RolloutState } from '../../workflows/contract';
+import { OPERATOR_ACTIONS, ROLLOUT_STATES, type OperatorAck, type OperatorAction, type RolloutState } from '../../workflows/contract';
+import { isOperatorActionRefused } from '../errors';
 import { normalizeRolloutId } from '../ids';
-import { ROLLOUT_STATES, type RolloutClient } from '../rollouts';
+import type { RolloutClient } from '../rollouts';
 import { parseSpecInput } from '../spec-input';
 import { createAuthenticator, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './auth';
 import { errorResponse, fieldErrors } from './error-response';
@@ -38,7 +39,10 @@ declare module 'fastify' {
 }
 
 /** What the API needs from a `RolloutClient` (tests pass doubles of just this). */
-export type RolloutOperations = Pick<RolloutClient, 'start' | 'list' | 'status' | 'pause' | 'resume' | 'abort' | 'promote'>;
+export type RolloutOperations = Pick<
+  RolloutClient,
+  'start' | 'list' | 'status' | 'run' | 'pause' | 'resume' | 'abort' | 'promote'
+>;
 
 /** Dependencies and settings of the API app. */
 export interface ApiServerOptions {
@@ -62,11 +66,36 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const operatorBody = z
   .object({
     reason: z.string().max(1000, 'at most 1000 characters').optional(),
+    /** Kept as a note in the reason: the workflow is told the authenticated principal instead. */
     by: z.string().max(200, 'at most 200 characters').optional(),
   })
   .strict();
+const abortBody = operatorBody
+  .extend({ force: z.boolean({ error: 'must be true or false' }).optional() })
+  .strict();
 
-const SIGNALS = ['pause', 'resume', 'abort', 'promote'] as const;
+/** Body of an operator action the rollout accepted (200). */
+export interface AcceptedResponse extends OperatorAck {
+  accepted: true;
+}
+/** Body of an operator action the rollout refused, or that came after it finished (409). */
+export interface RefusedResponse {
+  accepted: false;
+  action: OperatorAction;
+  reason: string;
+  /** Present when the rollout has already finished, in the API's usual error shape. */
+  errors?: { path: string; message: string }[];
+}
+
+/**
+ * The reason the workflow records: the caller's reason, plus the `by` it claimed as a note. The
+ * claim is not authenticated, so it is never passed as `by`.
+ */
+export function reasonWithClaimedBy(action: OperatorAction, reason: string | undefined, claimedBy: string | undefined): string | undefined {
+  const claim = claimedBy?.trim();
+  if (!claim) return reason;
+  return `${reason ?? `${action} requested`} (on behalf of ${claim}, as stated by the caller)`;
+}
 
 const ROUTES = new WeakMap<FastifyInstance, { method: string; url: string }[]>();
 
@@ -244,24 +273,44 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
     return rollouts.status(id);
   });
 
-  for (const signal of SIGNALS) {
-    app.post(`/v1/rollouts/:id/${signal}`, async (request, reply) => {
+  for (const action of OPERATOR_ACTIONS) {
+    app.post(`/v1/rollouts/:id/${action}`, async (request, reply) => {
       const id = rolloutIdParam(request);
-      const parsed = operatorBody.safeParse(request.body ?? {});
+      const parsed = (action === 'abort' ? abortBody : operatorBody).safeParse(request.body ?? {});
       if (!parsed.success) {
         return reply.code(400).send({
-          errors: parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message })),
+          errors: parsed.error.issues.map((i) => ({
+            path: i.path.join('.') || (i.code === 'unrecognized_keys' ? i.keys.join(', ') : '(body)'),
+            message: i.code === 'unrecognized_keys' && i.keys.includes('force') ? 'only abort accepts force' : i.message,
+          })),
         });
       }
-      const reason = parsed.data.reason?.trim();
-      const by = parsed.data.by ?? `api:${request.principal}`;
-      if (signal === 'abort') {
-        if (!reason) return reply.code(400).send(fieldErrors('reason', 'required to abort a rollout'));
-        await rollouts.abort(id, reason, by);
-      } else {
-        await rollouts[signal](id, reason ? { reason, by } : { by });
+      const given = parsed.data.reason?.trim() || undefined;
+      if (action === 'abort' && !given) return reply.code(400).send(fieldErrors('reason', 'required to abort a rollout'));
+      // The workflow records who acted; that is who authenticated, never what the body claims.
+      const by = `api:${request.principal}`;
+      const reason = reasonWithClaimedBy(action, given, parsed.data.by);
+      try {
+        let ack: OperatorAck;
+        if (action === 'abort') {
+          const force = (parsed.data as z.infer<typeof abortBody>).force === true;
+          ack = await rollouts.abort(id, reason ?? '', by, force ? { force } : {});
+        } else {
+          ack = await rollouts[action](id, reason ? { reason, by } : { by });
+        }
+        const body: AcceptedResponse = { accepted: true, action: ack.action, state: ack.state, message: ack.message };
+        return reply.code(200).send(body);
+      } catch (err) {
+        if (isOperatorActionRefused(err)) {
+          const body: RefusedResponse = { accepted: false, action, reason: err.reason };
+          return reply.code(409).send(body);
+        }
+        if (err instanceof Error && err.name === 'RolloutAlreadyFinishedError') {
+          const body: RefusedResponse = { accepted: false, action, reason: err.message, ...fieldErrors('id', err.message) };
+          return reply.code(409).send(body);
+        }
+        throw err;
       }
-      return reply.code(202).send({ rolloutId: id, signal });
     });
   }
 

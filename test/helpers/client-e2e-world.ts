@@ -24,6 +24,7 @@ const HEALTHY: Record<MetricName, number> = {
   error_rate: 0.0001,
   success_rate: 0.9999,
   request_rate: 100,
+  request_count: 1000,
   p95_latency: 40,
   p99_latency: 60,
   cpu_usage: 0.1,

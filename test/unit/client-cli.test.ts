@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli, type CliIO } from '../../client/cli';
 import {
+  OperatorActionRefusedError,
   RolloutAlreadyFinishedError,
   RolloutAlreadyRunningError,
   RolloutNotFoundError,
@@ -17,7 +18,7 @@ import {
 import { formatStatus } from '../../client/render';
 import type { RolloutClient } from '../../client/rollouts';
 import { watchRollout } from '../../client/watch';
-import type { RolloutResult, RolloutStatus } from '../../workflows/contract';
+import type { OperatorAck, OperatorEvent, RolloutResult, RolloutStatus } from '../../workflows/contract';
 
 const GOOD = 'examples/demo-stack.yaml';
 
@@ -38,7 +39,9 @@ function status(over: Partial<RolloutStatus> = {}): RolloutStatus {
     lastAnalysisAt: null,
     rollbackReason: null,
     rollbackAction: null,
+    stuckReason: null,
     timeline: [],
+    operatorEvents: [],
     startedAt: '2026-01-01T00:00:00Z',
     continuedAsNew: 0,
     ...over,
@@ -106,6 +109,8 @@ test('--help exits 0 and documents the exit codes', async () => {
   const r = await run(['--help']);
   assert.equal(r.code, 0);
   assert.match(r.stdout, /Exit codes: 0 ok/);
+  assert.match(r.stdout, /"refused: <reason>" on stderr and exit 5/);
+  assert.match(r.stdout, /5 refused, already finished or already running/);
 });
 
 test('client errors map to exit codes 4 and 5 with one line on stderr', async () => {
@@ -122,23 +127,81 @@ test('client errors map to exit codes 4 and 5 with one line on stderr', async ()
   }
 });
 
-test('signals accept a bare service name and pass reason and operator', async () => {
+test('operator actions accept a bare service name, pass reason and operator, and print the ack', async () => {
   const calls: unknown[][] = [];
-  const client = {
-    pause: async (...a: unknown[]) => void calls.push(['pause', ...a]),
-    promote: async (...a: unknown[]) => void calls.push(['promote', ...a]),
-    abort: async (...a: unknown[]) => void calls.push(['abort', ...a]),
+  const answer = (action: OperatorAck['action'], ...a: unknown[]): OperatorAck => {
+    calls.push([action, ...a]);
+    return { action, state: action === 'abort' ? 'rolling_back' : 'paused', message: `${action} applied` };
   };
-  assert.equal((await run(['pause', 'checkout', '--reason', 'lunch'], client)).code, 0);
+  const client = {
+    pause: async (...a: unknown[]) => answer('pause', ...a),
+    promote: async (...a: unknown[]) => answer('promote', ...a),
+    abort: async (...a: unknown[]) => answer('abort', ...a),
+  };
+  const paused = await run(['pause', 'checkout', '--reason', 'lunch'], client);
+  assert.equal(paused.code, 0);
+  assert.equal(paused.stdout, 'accepted: pause applied (state paused)\n');
   assert.equal((await run(['promote', 'rollout-checkout'], client)).code, 0);
   const r = await run(['abort', 'checkout', '--reason', 'bad canary'], client);
   assert.equal(r.code, 0);
-  assert.equal(r.stdout, 'rollout-checkout: abort sent\n');
+  assert.equal(r.stdout, 'accepted: abort applied (state rolling_back)\n');
+  assert.equal(r.stderr, '');
+  const forced = await run(['abort', 'checkout', '--reason', 'stable is down', '--force'], client);
+  assert.equal(forced.code, 0);
   assert.deepEqual(calls, [
     ['pause', 'rollout-checkout', { by: 'cli:tester', reason: 'lunch' }],
     ['promote', 'rollout-checkout', { by: 'cli:tester' }],
-    ['abort', 'rollout-checkout', 'bad canary', 'cli:tester'],
+    ['abort', 'rollout-checkout', 'bad canary', 'cli:tester', {}],
+    ['abort', 'rollout-checkout', 'stable is down', 'cli:tester', { force: true }],
   ]);
+});
+
+test('a refused action prints "refused: <reason>" on stderr and exits 5', async () => {
+  const reason = 'promote refused: a rollback is in progress (error_rate > 1%)';
+  const client = { promote: async () => Promise.reject(new OperatorActionRefusedError('rollout-checkout', 'promote', reason)) };
+  const r = await run(['promote', 'checkout'], client);
+  assert.equal(r.code, 5);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr, `refused: ${reason}\n`);
+});
+
+test("list --state takes every state of the contract, 'stuck' included", async () => {
+  const filters: unknown[] = [];
+  const client = { list: async (f: unknown) => (filters.push(f), []) };
+  const r = await run(['list', '--state', 'stuck'], client);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'no rollouts\n');
+  assert.deepEqual(filters, [{ state: 'stuck', service: undefined }]);
+});
+
+test('status shows why a rollout is stuck and its latest operator actions', async () => {
+  const events: OperatorEvent[] = Array.from({ length: 7 }, (_, i) => ({
+    at: `2026-01-01T00:0${i}:00Z`,
+    action: 'pause',
+    by: 'cli:bob',
+    reason: `try ${i}`,
+    accepted: false,
+    message: 'pause refused: already paused',
+  }));
+  events.push({ at: '2026-01-01T00:09:00Z', action: 'abort', by: 'api:token:0123456789ab', reason: 'stable down', accepted: true, message: 'aborting with force: draining to stable although it is not serving' });
+  const client = { status: async () => status({ state: 'stuck', stuckReason: 'stable server is not UP (DOWN)', operatorEvents: events }) };
+  const r = await run(['status', 'checkout'], client);
+  assert.equal(r.code, 0);
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines[0]!, /: stuck$/);
+  assert.ok(lines.includes('stuck: stable server is not UP (DOWN)'), r.stdout);
+  const at = lines.indexOf('operator actions (latest 5 of 8):');
+  assert.ok(at > 0, r.stdout);
+  assert.deepEqual(lines.slice(at + 1), [
+    '  2026-01-01T00:03:00Z pause by cli:bob: refused: pause refused: already paused (reason: try 3)',
+    '  2026-01-01T00:04:00Z pause by cli:bob: refused: pause refused: already paused (reason: try 4)',
+    '  2026-01-01T00:05:00Z pause by cli:bob: refused: pause refused: already paused (reason: try 5)',
+    '  2026-01-01T00:06:00Z pause by cli:bob: refused: pause refused: already paused (reason: try 6)',
+    '  2026-01-01T00:09:00Z abort by api:token:0123456789ab: accepted: aborting with force: draining to stable although it is not serving (reason: stable down)',
+  ]);
+  // Without either, nothing extra is printed.
+  const plain = await run(['status', 'checkout'], { status: async () => status() });
+  assert.doesNotMatch(plain.stdout, /stuck:|operator actions/);
 });
 
 test('status prints a readable view, --json the raw status', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
 import { buildApiServer, loadOpenApiDocument, registeredRoutes } from '../../client/api/server';
+import { CHECK_OUTCOMES, OPERATOR_ACTIONS, ROLLOUT_STATES, type RolloutStatus } from '../../workflows/contract';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 
@@ -47,4 +48,23 @@ test('every path parameter in the document is declared', () => {
     if (!path.includes('{id}')) continue;
     assert.ok(item.parameters?.some((p) => p.$ref === '#/components/parameters/RolloutId'), path);
   }
+});
+
+test('the enums of the document are the lists of the contract', () => {
+  const doc = loadOpenApiDocument() as { components: { schemas: Record<string, { enum?: unknown[]; properties?: Record<string, { enum?: unknown[] }> }> } };
+  const { schemas } = doc.components;
+  assert.deepEqual(schemas.RolloutState?.enum, [...ROLLOUT_STATES]);
+  assert.deepEqual(schemas.OperatorAction?.enum, [...OPERATOR_ACTIONS]);
+  assert.deepEqual(schemas.CheckStatus?.properties?.outcome?.enum, [...CHECK_OUTCOMES]);
+});
+
+test('RolloutStatus documents every field of the contract type', () => {
+  // A complete literal: the compiler fails this file when the contract gains a field.
+  const status: Required<RolloutStatus> = {
+    rolloutId: '', service: '', stableVersion: '', canaryVersion: '', state: 'stuck', paused: false, phase: '', step: 0,
+    weight: 0, phaseRemainingMs: 0, phaseDurationMs: 0, checks: [], lastAnalysisAt: null, rollbackReason: null,
+    rollbackAction: null, stuckReason: null, timeline: [], operatorEvents: [], startedAt: '', continuedAsNew: 0,
+  };
+  const doc = loadOpenApiDocument() as { components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
+  assert.deepEqual(Object.keys(doc.components.schemas.RolloutStatus?.properties ?? {}).sort(), Object.keys(status).sort());
 });
