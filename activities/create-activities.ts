@@ -4,25 +4,31 @@
  */
 import { Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
-import { renderQuery } from '../rollout-spec/queries';
 import type { Registry } from 'prom-client';
 import { buildAlert, AlertmanagerClient } from './alerts';
 import { appMetrics } from './app-metrics';
 import { ClientCache } from './client-cache';
 import { ConfigError, failureType, toApplicationFailure } from './errors';
-import { queryInstant } from './metrics/prometheus-client';
+import { preflightMetricQueries } from './metrics/preflight';
+import type { SharedDeadline } from './metrics/prometheus-client';
+import { runMetricQueries, type QueryLimit } from './metrics/run-queries';
 import { PlatformFactory, type PlatformCall } from './platform';
+import { WAIT_HEARTBEAT_MS } from './platform/poll-health';
 import { checkContext, RolloutContextMetrics } from './rollout-context-metrics';
-import { TrafficRouterFactory } from './traffic';
+import { TrafficRouterFactory, type TrafficWeights } from './traffic';
 import type {
   AlertInput,
+  AnalyseCanaryInput,
+  AnalyseCanaryResult,
   HealthResult,
   MetricSample,
+  PreflightProblem,
   QueryMetricsInput,
   RolloutActivities,
   RolloutRef,
   SetWeightInput,
   SetWeightResult,
+  TrafficObservation,
 } from './types';
 
 /** What the activities need from the worker. */
@@ -68,21 +74,96 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
   const active = new Set<string>();
   const lastWeight = new Map<string, number>();
 
-  /** Runs one activity body with a per-rollout logger, failure metrics and error conversion. */
-  async function run<T>(activity: string, input: RolloutRef, body: (call: PlatformCall) => Promise<T>): Promise<T> {
+  /**
+   * Runs one activity body with a per-rollout logger, failure metrics and error conversion. Once
+   * the activity is cancelled, whatever the body throws becomes the cancellation itself. With
+   * `keepAlive`, the activity heartbeats (repeating the body's latest details) every
+   * {@link WAIT_HEARTBEAT_MS} for as long as the body runs, whatever it is waiting on.
+   */
+  async function run<T>(
+    activity: string,
+    input: RolloutRef,
+    body: (call: PlatformCall) => Promise<T>,
+    opts: { keepAlive?: boolean } = {},
+  ): Promise<T> {
     if (!input || typeof input.rolloutId !== 'string' || !input.spec || typeof input.spec !== 'object') {
       throw toApplicationFailure(new ConfigError(`${activity}: input must be {rolloutId, spec, ...}`, 'input'));
     }
     const logger = deps.logger.child({ rolloutId: input.rolloutId, activity });
-    const call = { ...activityScope(now), rolloutId: input.rolloutId, spec: input.spec, logger };
+    const scope = activityScope(now);
+    let ticker: NodeJS.Timeout | undefined;
+    let heartbeat = scope.heartbeat;
+    if (opts.keepAlive) {
+      let latest: unknown;
+      heartbeat = (details) => {
+        latest = details;
+        scope.heartbeat(details);
+      };
+      ticker = setInterval(() => scope.heartbeat(latest), WAIT_HEARTBEAT_MS);
+    }
+    const call = { ...scope, heartbeat, rolloutId: input.rolloutId, spec: input.spec, logger };
     try {
       return await body(call);
-    } catch (err) {
+    } catch (thrown) {
+      // e.g. a webhook call aborted by the cancellation reports "unavailable"; the truth is "cancelled".
+      const err: unknown = call.signal.aborted ? (call.signal.reason ?? thrown) : thrown;
       const type = failureType(err);
       metrics.activityFailures.inc({ activity, type });
-      logger.warn({ err, type }, 'activity failed');
+      if (call.signal.aborted) logger.info({ type }, 'activity cancelled');
+      else logger.warn({ err, type }, 'activity failed');
       throw toApplicationFailure(err);
+    } finally {
+      clearInterval(ticker);
     }
+  }
+
+  /** Runs an analysis' queries (shared by analyseCanary and queryMetrics), counting and logging outcomes. */
+  async function queryBatch(call: PlatformCall, input: QueryMetricsInput, limit: QueryLimit): Promise<MetricSample[]> {
+    rolloutMetrics.update(input.rolloutId, input.spec.service, checkContext(input.context, call.logger));
+    const samples = await runMetricQueries({
+      spec: input.spec,
+      queries: input.queries,
+      fetch: fetchImpl,
+      concurrency: deps.queryConcurrency ?? 4,
+      limit,
+      signal: call.signal,
+      logger: call.logger,
+    });
+    for (const s of samples) metrics.metricQueries.inc({ metric: s.metric, status: s.status });
+    const notOk = samples.filter((s) => s.status !== 'ok');
+    if (notOk.length > 0) {
+      call.logger.info(
+        { notOk: notOk.map((s) => ({ metric: s.metric, target: s.target, status: s.status, detail: s.detail })) },
+        'some metric queries were inconclusive',
+      );
+    }
+    return samples;
+  }
+
+  /**
+   * Reads the router's weights under the analysis deadline and compares them with the plan. Never
+   * throws except on cancellation: a failed read is an observation (`canaryWeight: null`).
+   */
+  async function observeTraffic(call: PlatformCall, input: AnalyseCanaryInput, deadline: SharedDeadline): Promise<TrafficObservation> {
+    const expected = { canary: input.expectedWeight, stable: 100 - input.expectedWeight };
+    let weights: TrafficWeights | null;
+    try {
+      const router = routers.routerFor(input.spec.traffic, { service: input.spec.service, rolloutId: input.rolloutId });
+      weights = await router.readWeights(AbortSignal.any([call.signal, deadline.signal]));
+    } catch (err) {
+      if (call.signal.aborted) throw call.signal.reason;
+      const why = deadline.signal.aborted ? deadline.detail : err instanceof Error ? err.message : String(err);
+      call.logger.warn({ err }, 'could not read the traffic weights back');
+      return { canaryWeight: null, drifted: false, detail: `could not read the router's weights: ${why}` };
+    }
+    if (weights === null) return { canaryWeight: null, drifted: false, detail: 'router cannot read weights back' };
+    const drifted = weights.canary !== expected.canary || (weights.stable !== undefined && weights.stable !== expected.stable);
+    const read = weights.stable === undefined ? `canary=${weights.canary}` : `canary=${weights.canary} stable=${weights.stable}`;
+    return {
+      canaryWeight: weights.canary,
+      drifted,
+      detail: drifted ? `read ${read}, expected canary=${expected.canary} stable=${expected.stable}` : `read ${read}, as planned`,
+    };
   }
 
   function updateActive(rolloutId: string, running: boolean): void {
@@ -93,24 +174,44 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
 
   return {
     async deployCanary(input: RolloutRef): Promise<void> {
-      await run('deployCanary', input, async (call) => {
-        await platforms.platformFor(input.spec.platform).deployCanary(call);
-        updateActive(input.rolloutId, true);
-      });
+      await run(
+        'deployCanary',
+        input,
+        async (call) => {
+          await platforms.platformFor(input.spec.platform).deployCanary(call);
+          updateActive(input.rolloutId, true);
+        },
+        { keepAlive: true },
+      );
     },
 
     async checkCanaryHealth(input: RolloutRef): Promise<HealthResult> {
-      return run('checkCanaryHealth', input, async (call) => {
-        const result = await platforms.platformFor(input.spec.platform).checkHealth(call);
-        call.logger.info(result, 'canary health checked');
-        return result;
-      });
+      return run(
+        'checkCanaryHealth',
+        input,
+        async (call) => {
+          const result = await platforms.platformFor(input.spec.platform).checkHealth(call);
+          call.logger.info(result, 'canary health checked');
+          return result;
+        },
+        { keepAlive: true },
+      );
     },
 
     async setCanaryWeight(input: SetWeightInput): Promise<SetWeightResult> {
       return run('setCanaryWeight', input, async (call) => {
         const router = routers.routerFor(input.spec.traffic, { service: input.spec.service, rolloutId: input.rolloutId });
-        const weight = await router.setCanaryWeight(input.weight, call.signal);
+        if (input.force) {
+          call.logger.warn(
+            { weight: input.weight, phase: input.context?.phase, rollbackAction: input.context?.rollbackAction },
+            'forced weight change: traffic moves even if the server taking it all is not UP',
+          );
+        }
+        const weight = await router.setCanaryWeight(input.weight, call.signal, {
+          serverUpTimeoutMs: input.serverUpTimeoutMs,
+          force: input.force === true,
+          reason: input.force ? 'operator forced the move (abort --force)' : undefined,
+        });
         if (lastWeight.get(input.rolloutId) !== weight) metrics.weightChanges.inc({ service: input.spec.service });
         lastWeight.set(input.rolloutId, weight);
         metrics.canaryWeight.set({ service: input.spec.service, rollout_id: input.rolloutId }, weight);
@@ -124,49 +225,44 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
 
     async queryMetrics(input: QueryMetricsInput): Promise<MetricSample[]> {
       return run('queryMetrics', input, async (call) => {
-        rolloutMetrics.update(input.rolloutId, input.spec.service, checkContext(input.context, call.logger));
-        const source = input.spec.metrics;
-        if (!/^https?:\/\/[^/]/.test(source.prometheusUrl ?? '')) {
-          throw new ConfigError(
-            `metrics.prometheusUrl must be an http(s) URL, got ${JSON.stringify(source.prometheusUrl)}`,
-            'metrics.prometheusUrl',
-          );
+        // The behaviour rollouts started before analyseCanary were written against: a timeout per
+        // query (an `error` sample), and ±Inf reported as not_a_number.
+        const samples = await queryBatch(call, input, { kind: 'per-query', timeoutMs: input.spec.metrics.queryTimeoutMs });
+        return samples.map(legacySample);
+      });
+    },
+
+    async analyseCanary(input: AnalyseCanaryInput): Promise<AnalyseCanaryResult> {
+      return run('analyseCanary', input, async (call) => {
+        const { expectedWeight } = input;
+        if (!Number.isInteger(expectedWeight) || expectedWeight < 0 || expectedWeight > 100) {
+          throw new ConfigError(`expectedWeight must be an integer from 0 to 100, got ${expectedWeight}`, 'expectedWeight');
         }
-        const samples = await mapLimit(input.queries, deps.queryConcurrency ?? 4, async (q): Promise<MetricSample> => {
-          const template = source.queries[q.metric];
-          if (typeof template !== 'string') {
-            return { ...q, status: 'error', detail: `metric ${q.metric} is disabled (metrics.queries.${q.metric} is null)` };
-          }
-          let query: string;
-          try {
-            query = renderQuery(template, {
-              service: input.spec.service,
-              version: q.target === 'canary' ? input.spec.canary.version : input.spec.stable.version,
-              versionLabel: source.versionLabel,
-              windowMs: q.windowMs,
-            });
-          } catch (err) {
-            return { ...q, status: 'error', detail: `invalid query: ${(err as Error).message}` };
-          }
-          const outcome = await queryInstant({
-            prometheusUrl: source.prometheusUrl,
-            query,
-            timeoutMs: source.queryTimeoutMs,
-            fetch: fetchImpl,
-            signal: call.signal,
-          });
-          call.logger.debug({ metric: q.metric, target: q.target, query, ...outcome }, 'metric queried');
-          return { ...q, ...outcome };
+        const timeoutMs = input.spec.metrics.queryTimeoutMs;
+        if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+          throw new ConfigError(`metrics.queryTimeoutMs must be a positive number of ms, got ${timeoutMs}`, 'metrics.queryTimeoutMs');
+        }
+        // One deadline for the whole round, from now: every query and the traffic read share it.
+        const deadline: SharedDeadline = { signal: AbortSignal.timeout(timeoutMs), detail: `no answer within ${timeoutMs} ms` };
+        const [samples, traffic] = await Promise.all([
+          queryBatch(call, input, { kind: 'deadline', deadline }),
+          observeTraffic(call, input, deadline),
+        ]);
+        if (traffic.drifted) call.logger.warn({ traffic, expectedWeight }, 'traffic weights differ from the plan');
+        return { samples, traffic };
+      });
+    },
+
+    async preflightMetrics(input: RolloutRef): Promise<PreflightProblem[]> {
+      return run('preflightMetrics', input, async (call) => {
+        const problems = await preflightMetricQueries(input.spec, {
+          fetch: fetchImpl,
+          signal: call.signal,
+          concurrency: deps.queryConcurrency,
         });
-        for (const s of samples) metrics.metricQueries.inc({ metric: s.metric, status: s.status });
-        const notOk = samples.filter((s) => s.status !== 'ok');
-        if (notOk.length > 0) {
-          call.logger.info(
-            { notOk: notOk.map((s) => ({ metric: s.metric, target: s.target, status: s.status, detail: s.detail })) },
-            'some metric queries were inconclusive',
-          );
-        }
-        return samples;
+        if (problems.length > 0) call.logger.warn({ problems }, 'metric preflight found queries that cannot work');
+        else call.logger.info('metric preflight passed');
+        return problems;
       });
     },
 
@@ -261,16 +357,9 @@ function activityScope(now: () => number): Pick<PlatformCall, 'signal' | 'heartb
   return { signal: ctx.cancellationSignal, heartbeat: (d) => ctx.heartbeat(d), deadline: hardLimit - margin };
 }
 
-/** `Promise.all` over `items` with at most `limit` running at once, preserving order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
-    }
-  });
-  await Promise.all(workers);
-  return results;
+/** A sample as queryMetrics reported it before `infinite` existed. */
+function legacySample(sample: MetricSample): MetricSample {
+  if (sample.status !== 'infinite') return sample;
+  const { sign, ...rest } = sample;
+  return { ...rest, status: 'not_a_number', detail: `value is ${sign === -1 ? '-Inf' : '+Inf'}` };
 }

@@ -6,6 +6,14 @@
  * `name` is set explicitly because `instanceof` is unreliable across the workflow sandbox.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { NON_RETRYABLE_ERROR_TYPES } from '../workflows/contract';
+import type { PreflightProblem } from './types';
+
+/**
+ * Failure `type` strings retrying cannot fix; the workflow lists them in `nonRetryableErrorTypes`
+ * (the classes mark it per instance anyway). Defined once, in the contract module.
+ */
+export { NON_RETRYABLE_ERROR_TYPES };
 
 /** Base class: every Phoenix activity error knows whether a retry could help. */
 export abstract class PhoenixActivityError extends Error {
@@ -165,8 +173,38 @@ export class AlertDeliveryError extends PhoenixActivityError {
   }
 }
 
-/** Failure `type` strings the workflow may put in `nonRetryableErrorTypes` (the classes mark it per instance anyway). */
-export const NON_RETRYABLE_ERROR_TYPES = ['ConfigError', 'TrafficTargetNotFoundError', 'WebhookRejectedError'] as const;
+/**
+ * Thrown when a configured metric query finds no series for the stable version, or fails (bad
+ * PromQL): the analysis could never pass, so the rollout must not start on it. Retrying cannot fix it.
+ */
+export class MetricPreflightError extends PhoenixActivityError {
+  override readonly name = 'MetricPreflightError';
+  readonly nonRetryable = true;
+  constructor(
+    message: string,
+    /** The non-optional problems, one per metric. */
+    readonly problems: readonly PreflightProblem[],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Thrown when Prometheus cannot be reached, does not answer in time, or answers 5xx where a
+ * definite answer is needed (the metric preflight). A retry may find it back.
+ */
+export class MetricsUnavailableError extends PhoenixActivityError {
+  override readonly name = 'MetricsUnavailableError';
+  readonly nonRetryable = false;
+  constructor(
+    message: string,
+    /** The Prometheus base URL. */
+    readonly url: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
 
 /**
  * Converts a Phoenix error to the `ApplicationFailure` Temporal reports to the workflow; other

@@ -6,6 +6,8 @@ export type { AppMetrics } from './app-metrics';
 export {
   AlertDeliveryError,
   ConfigError,
+  MetricPreflightError,
+  MetricsUnavailableError,
   NON_RETRYABLE_ERROR_TYPES,
   PhoenixActivityError,
   PlatformCommandError,
@@ -18,9 +20,11 @@ export {
   WebhookUnavailableError,
   WeightMismatchError,
 } from './errors';
-export { queryInstant, classifyResponse } from './metrics/prometheus-client';
+export { answerInstantQuery, classifyResponse, classifyValue, queryInstant } from './metrics/prometheus-client';
+export { formatPreflightProblem, preflightMetricQueries } from './metrics/preflight';
+export type { PreflightOptions } from './metrics/preflight';
 export { HaproxyRouter, WebhookRouter, TrafficRouterFactory } from './traffic';
-export type { TrafficRouter } from './traffic';
+export type { SetWeightOptions, TrafficRouter, TrafficWeights } from './traffic';
 export { ProcessPlatform, CommandPlatform, WebhookPlatform, PlatformFactory, startInstance, stopInstance } from './platform';
 export type { CanaryPlatform } from './platform';
 export { AlertmanagerClient, buildAlert } from './alerts';

@@ -4,6 +4,7 @@
  * Errors are reported as one line on stderr (spec problems: one `path: message` line each).
  */
 import { Command, CommanderError, Option } from 'commander';
+import { formatPreflightProblem } from '../activities/metrics/preflight';
 import { ROLLOUT_STATES, type OperatorAck, type RolloutState, type RolloutStatus } from '../workflows/contract';
 import { loadClientConfig } from './config';
 import { ExitCode, exitCodeFor } from './exit-codes';
@@ -12,6 +13,7 @@ import { formatStatus, formatSummaryTable } from './render';
 import { isOperatorActionRefused } from './errors';
 import { buildListQuery, describeCause, RolloutClient } from './rollouts';
 import { issuesOf, loadSpecFile } from './spec-input';
+import { checkSpecMetrics, type MetricsCheck } from './validate';
 import { watchRollout } from './watch';
 
 /** What the CLI needs from its process; injected so tests can run it in-process. */
@@ -78,9 +80,34 @@ export async function runCli(args: string[], io: CliIO): Promise<number> {
     .command('validate')
     .description('check a rollout spec file (YAML or JSON) without starting anything')
     .argument('<file>', 'spec file')
-    .action(async (file: string) => {
+    .option(
+      '--check-metrics <prometheus-url>',
+      'also run each enabled metric query once for the stable version against this Prometheus; exit 2 if a non-optional one finds no series or fails',
+    )
+    .action(async (file: string, opts: { checkMetrics?: string }) => {
       const spec = await loadSpecFile(file);
       println(`${file}: valid (${spec.service}: ${spec.stable.version} → ${spec.canary.version})`);
+      const url = opts.checkMetrics;
+      if (url === undefined) return;
+      if (!/^https?:\/\/[^/\s]+/.test(url)) throw new UsageError(`--check-metrics must be an http(s) URL, got ${JSON.stringify(url)}`);
+      let check: MetricsCheck;
+      try {
+        check = await checkSpecMetrics(spec, url);
+      } catch (err) {
+        if (!(err instanceof Error && err.name === 'MetricsUnavailableError')) throw err;
+        io.stderr(`phoenix: ${err.message}\n`);
+        code = ExitCode.ServerUnreachable;
+        return;
+      }
+      for (const problem of check.problems) println(formatPreflightProblem(problem));
+      const optional = check.problems.length - check.failing.length;
+      println(
+        check.problems.length === 0
+          ? `metrics: all ${check.checked} queries found series for ${spec.stable.version} at ${url}`
+          : `metrics: ${check.problems.length} of ${check.checked} queries cannot work for ${spec.stable.version} at ${url}` +
+              (optional > 0 ? ` (${optional} optional)` : ''),
+      );
+      code = check.failing.length > 0 ? ExitCode.InvalidInput : ExitCode.Ok;
     });
 
   program

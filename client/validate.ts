@@ -3,8 +3,13 @@
  * (rollout-spec/schema.ts) turns user input into this shape; callers of `RolloutClient.start` may also
  * build one by hand or load it from old JSON, so the invariants the workflow relies on are checked
  * again here, with the same `path: message` issues the parser produces.
+ *
+ * Also the client side of the metric preflight (`phoenix validate --check-metrics`): the same
+ * check the rollout runs before moving traffic, against a Prometheus the user names.
  */
 import { z } from 'zod';
+import { preflightMetricQueries } from '../activities/metrics/preflight';
+import type { PreflightProblem } from '../activities/types';
 import { SpecValidationError, type SpecIssue } from '../rollout-spec/errors';
 import { formatPath } from '../rollout-spec/parse';
 import { SAFE_LABEL_VALUE } from '../rollout-spec/queries';
@@ -56,6 +61,7 @@ const normalizedSpec = z
       queries: z.record(z.enum(METRIC_NAMES), z.string().nullable()),
       defaultWindowMs: positiveMs,
       queryTimeoutMs: positiveMs,
+      optional: z.array(z.enum(METRIC_NAMES)).optional(),
     }),
     warmup: z.object({ durationMs: ms }),
     phases: z.array(
@@ -111,4 +117,32 @@ export function validateRolloutSpec(spec: RolloutSpec): RolloutSpec {
   if (result.success) return spec;
   const issues: SpecIssue[] = result.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
   throw new SpecValidationError(issues, '(normalized)');
+}
+
+/** What {@link checkSpecMetrics} found. */
+export interface MetricsCheck {
+  /** How many enabled metric queries were run. */
+  checked: number;
+  /** Every query that found no series or failed, optional metrics included. */
+  problems: PreflightProblem[];
+  /** The problems of metrics that are not optional: any of them fails the check. */
+  failing: PreflightProblem[];
+}
+
+/**
+ * Runs every enabled metric query of `spec` once for the stable version against `prometheusUrl`
+ * (instead of `spec.metrics.prometheusUrl`): the rollout's own preflight.
+ * @throws MetricsUnavailableError when that Prometheus does not answer; ConfigError for a non-http URL.
+ */
+export async function checkSpecMetrics(
+  spec: RolloutSpec,
+  prometheusUrl: string,
+  opts: { fetch?: typeof fetch; signal?: AbortSignal } = {},
+): Promise<MetricsCheck> {
+  const problems = await preflightMetricQueries(spec, { ...opts, prometheusUrl });
+  return {
+    checked: Object.values(spec.metrics.queries).filter((q) => q !== null).length,
+    problems,
+    failing: problems.filter((p) => !p.optional),
+  };
 }

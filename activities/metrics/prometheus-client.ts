@@ -1,6 +1,7 @@
 /**
- * Prometheus HTTP API instant queries, with every outcome classified. A query never throws: an
- * outage or a bad query is an `error` outcome the workflow's no-data policy decides about.
+ * Prometheus HTTP API instant queries, with every outcome classified. A query never throws for a
+ * data or transport problem: an outage or a bad query is an `error` outcome the workflow's no-data
+ * policy decides about. Only the caller's cancellation is rethrown.
  */
 import { z } from 'zod';
 import type { MetricSample } from '../types';
@@ -9,6 +10,8 @@ import type { MetricSample } from '../types';
 export interface QueryOutcome {
   status: MetricSample['status'];
   value?: number;
+  /** With `status: 'infinite'`: `+Inf` (1) or `-Inf` (-1). */
+  sign?: 1 | -1;
   detail?: string;
 }
 
@@ -28,22 +31,49 @@ const successSchema = z.object({
 });
 const errorSchema = z.object({ status: z.literal('error'), errorType: z.string(), error: z.string() });
 
+/**
+ * A deadline shared by several queries (one analysis): when `signal` fires before a query has
+ * answered, the query's outcome is `timeout` with `detail`, not an error and not a throw.
+ */
+export interface SharedDeadline {
+  signal: AbortSignal;
+  detail: string;
+}
+
 /** Options of one query. */
 export interface InstantQueryOptions {
   prometheusUrl: string;
   query: string;
-  timeoutMs: number;
   fetch: typeof fetch;
-  /** Usually the activity's cancellation signal. */
+  /** Limit of this query alone (ms); an unanswered query is an `error` "timed out after N ms". */
+  timeoutMs?: number;
+  /** The analysis deadline, see {@link SharedDeadline}. */
+  deadline?: SharedDeadline;
+  /** Usually the activity's cancellation signal: its abort is rethrown (it is not a data problem). */
   signal?: AbortSignal;
 }
 
-/** Classifies Prometheus' sample string ("1.5", "NaN", "+Inf"). */
+/** An outcome and how it arrived: `httpStatus` is absent when Prometheus gave no answer at all. */
+export interface InstantQueryAnswer {
+  outcome: QueryOutcome;
+  /** HTTP status of Prometheus' answer; undefined when unreachable, timed out or past the deadline. */
+  httpStatus?: number;
+}
+
+// Not "histogram_quantile above the highest bucket": for a classic histogram Prometheus answers
+// the highest finite bucket bound then (checked against Prometheus 2.42, see the tests).
+const INFINITE_DETAIL = {
+  1: '+Inf (an infinite value, e.g. a division by zero)',
+  [-1]: '-Inf (an infinite value, e.g. a negative number divided by zero)',
+} as const;
+
+/** Classifies Prometheus' sample string ("1.5", "NaN", "+Inf", "-Inf"). */
 export function classifyValue(raw: string): QueryOutcome {
-  const value = Number(raw);
-  if (raw.trim() === '' || Number.isNaN(value) || !Number.isFinite(value)) {
-    return { status: 'not_a_number', detail: `value is ${raw}` };
-  }
+  const text = raw.trim();
+  if (/^[+]?inf$/i.test(text)) return { status: 'infinite', sign: 1, detail: INFINITE_DETAIL[1] };
+  if (/^-inf$/i.test(text)) return { status: 'infinite', sign: -1, detail: INFINITE_DETAIL[-1] };
+  const value = Number(text);
+  if (text === '' || !Number.isFinite(value)) return { status: 'not_a_number', detail: `value is ${raw}` };
   return { status: 'ok', value };
 }
 
@@ -79,14 +109,19 @@ export function classifyResponse(httpStatus: number, body: unknown): QueryOutcom
   }
 }
 
-/** Runs one instant query (`POST /api/v1/query`, evaluated at the server's "now"). */
-export async function queryInstant(opts: InstantQueryOptions): Promise<QueryOutcome> {
+/**
+ * Runs one instant query (`POST /api/v1/query`, evaluated at the server's "now") and says whether
+ * Prometheus answered at all, so callers can tell a bad query from an unreachable server.
+ */
+export async function answerInstantQuery(opts: InstantQueryOptions): Promise<InstantQueryAnswer> {
   const endpoint = `${opts.prometheusUrl.replace(/\/+$/, '')}/api/v1/query`;
-  const timeout = AbortSignal.timeout(opts.timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  const timeout = opts.timeoutMs === undefined ? undefined : AbortSignal.timeout(opts.timeoutMs);
+  const signals = [opts.signal, opts.deadline?.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
+  const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
   let res: Response;
   let text: string;
   try {
+    signal?.throwIfAborted();
     res = await opts.fetch(endpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -96,16 +131,25 @@ export async function queryInstant(opts: InstantQueryOptions): Promise<QueryOutc
     text = await res.text();
   } catch (err) {
     if (opts.signal?.aborted) throw opts.signal.reason ?? err; // activity cancelled: not a data problem
-    const detail = timeout.aborted ? `timed out after ${opts.timeoutMs} ms` : `request failed: ${describe(err)}`;
-    return { status: 'error', detail };
+    if (opts.deadline?.signal.aborted) return { outcome: { status: 'timeout', detail: opts.deadline.detail } };
+    const detail = timeout?.aborted ? `timed out after ${opts.timeoutMs} ms` : `request failed: ${describe(err)}`;
+    return { outcome: { status: 'error', detail } };
   }
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    return { status: 'error', detail: `HTTP ${res.status}: response is not JSON: ${text.slice(0, 200)}` };
+    return {
+      outcome: { status: 'error', detail: `HTTP ${res.status}: response is not JSON: ${text.slice(0, 200)}` },
+      httpStatus: res.status,
+    };
   }
-  return classifyResponse(res.status, body);
+  return { outcome: classifyResponse(res.status, body), httpStatus: res.status };
+}
+
+/** Runs one instant query and returns its classified outcome (see {@link answerInstantQuery}). */
+export async function queryInstant(opts: InstantQueryOptions): Promise<QueryOutcome> {
+  return (await answerInstantQuery(opts)).outcome;
 }
 
 function describe(err: unknown): string {

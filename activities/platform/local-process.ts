@@ -8,7 +8,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { ConfigError, ProcessControlError } from '../errors';
-import { delay } from './poll-health';
+import { delay, heartbeatingDelay, WAIT_HEARTBEAT_MS } from './poll-health';
 
 /** What a pid file records about one instance. */
 export interface InstanceState {
@@ -99,6 +99,13 @@ export interface StartInstanceOptions {
   settleMs?: number;
   /** How long to wait for the port to become free before giving up. */
   portWaitMs?: number;
+  /**
+   * Cancellation (the activity's): the port wait and the settle wait stop at once and reject with
+   * its reason. A process already spawned stays recorded in `stateFile`, so terminating finds it.
+   */
+  signal?: AbortSignal;
+  /** Called at least every 500 ms while waiting. */
+  heartbeat?: (details?: unknown) => void;
 }
 
 /**
@@ -107,9 +114,18 @@ export interface StartInstanceOptions {
  * taken or the process dies straight away (with the tail of its log).
  */
 export async function startInstance(opts: StartInstanceOptions): Promise<InstanceState> {
+  const wait = { signal: opts.signal ?? new AbortController().signal, heartbeat: opts.heartbeat ?? (() => undefined) };
   // A just-stopped instance's port can stay busy for a moment (its children exiting), so wait a bit.
   const portFreeBy = Date.now() + (opts.portWaitMs ?? 3000);
-  while ((await isPortInUse(opts.port)) && Date.now() < portFreeBy) await delay(100);
+  let lastBeat = Date.now();
+  while ((await isPortInUse(opts.port)) && Date.now() < portFreeBy) {
+    await delay(100, wait.signal);
+    if (Date.now() - lastBeat >= WAIT_HEARTBEAT_MS) {
+      wait.heartbeat({ waitingForPort: opts.port });
+      lastBeat = Date.now();
+    }
+  }
+  wait.signal.throwIfAborted();
   if (await isPortInUse(opts.port)) {
     throw new ProcessControlError(
       `port ${opts.port} is already in use by a process Phoenix does not track; stop it or change the port`,
@@ -154,7 +170,7 @@ export async function startInstance(opts: StartInstanceOptions): Promise<Instanc
     logFile: opts.logFile,
   };
   await writeInstanceState(opts.stateFile, state);
-  await delay(opts.settleMs ?? 300);
+  await heartbeatingDelay(opts.settleMs ?? 300, wait, { started: pid, settling: true });
   if (exitCode !== undefined) {
     await rm(opts.stateFile, { force: true });
     throw new ProcessControlError(
@@ -164,16 +180,28 @@ export async function startInstance(opts: StartInstanceOptions): Promise<Instanc
   return state;
 }
 
+/** What a stop may be interrupted by, and how it reports that it is alive. */
+export interface StopWaitOptions {
+  /** Cancellation: the wait for the exit stops and rejects with its reason (the signal was sent). */
+  signal?: AbortSignal;
+  /** Called at least every 500 ms while waiting for the exit. */
+  heartbeat?: (details?: unknown) => void;
+}
+
 /**
  * Stops an instance's process group: SIGTERM, then SIGKILL after `graceMs`. Harmless when it is gone.
  * @throws ProcessControlError when it survives SIGKILL.
  */
-export async function stopInstance(state: InstanceState, graceMs = 5000): Promise<'stopped' | 'not_running'> {
+export async function stopInstance(
+  state: InstanceState,
+  graceMs = 5000,
+  wait: StopWaitOptions = {},
+): Promise<'stopped' | 'not_running'> {
   if (!(await isInstanceRunning(state))) return 'not_running';
   signalGroup(state.pid, 'SIGTERM');
-  if (await waitForExit(state, graceMs)) return 'stopped';
+  if (await waitForExit(state, graceMs, wait)) return 'stopped';
   signalGroup(state.pid, 'SIGKILL');
-  if (await waitForExit(state, 2000)) return 'stopped';
+  if (await waitForExit(state, 2000, wait)) return 'stopped';
   throw new ProcessControlError(`process ${state.pid} survived SIGKILL`);
 }
 
@@ -189,11 +217,16 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-async function waitForExit(state: InstanceState, timeoutMs: number): Promise<boolean> {
+async function waitForExit(state: InstanceState, timeoutMs: number, wait: StopWaitOptions): Promise<boolean> {
   const until = Date.now() + timeoutMs;
+  let lastBeat = Date.now();
   while (Date.now() < until) {
     if (!(await isInstanceRunning(state))) return true;
-    await delay(50);
+    await delay(50, wait.signal);
+    if (Date.now() - lastBeat >= WAIT_HEARTBEAT_MS) {
+      wait.heartbeat?.({ stopping: state.pid });
+      lastBeat = Date.now();
+    }
   }
   return !(await isInstanceRunning(state));
 }

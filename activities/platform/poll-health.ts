@@ -1,4 +1,4 @@
-/** The shared "poll until healthy" loop of every platform. */
+/** The shared "poll until healthy" loop of every platform, and the waits it is made of. */
 import type { HealthResult } from '../types';
 import type { PlatformCall } from './platform';
 
@@ -8,8 +8,16 @@ export interface ProbeResult extends HealthResult {
 }
 
 /**
+ * How often a waiting activity heartbeats (ms). The worker throttles heartbeats to at most one per
+ * `maxHeartbeatThrottleInterval` (1 s), and a cancellation reaches the activity only with the
+ * answer to a heartbeat, so this keeps an abort's delay to about a second.
+ */
+export const WAIT_HEARTBEAT_MS = 500;
+
+/**
  * Runs `probe` every `intervalMs` until it reports healthy, reports a final failure, or the call's
- * deadline passes; heartbeats after every probe. Cancellation rejects with the signal's reason.
+ * deadline passes; heartbeats after every probe and at least every {@link WAIT_HEARTBEAT_MS} while
+ * waiting for the next one. Cancellation rejects with the signal's reason.
  */
 export async function pollHealth(
   call: PlatformCall,
@@ -21,13 +29,31 @@ export async function pollHealth(
     call.signal.throwIfAborted();
     attempts++;
     const result = await probe();
-    call.heartbeat({ attempts, detail: result.detail });
+    call.signal.throwIfAborted();
+    const progress = { attempts, detail: result.detail };
+    call.heartbeat(progress);
     if (result.healthy || result.final) return { healthy: result.healthy, detail: result.detail };
     if (Date.now() + intervalMs >= call.deadline) {
       return { healthy: false, detail: `not healthy after ${attempts} checks: ${result.detail}` };
     }
-    call.logger.debug({ attempts, detail: result.detail }, 'canary not healthy yet');
-    await delay(intervalMs, call.signal);
+    call.logger.debug(progress, 'canary not healthy yet');
+    await heartbeatingDelay(intervalMs, call, progress);
+  }
+}
+
+/**
+ * Sleeps `ms` in slices of at most {@link WAIT_HEARTBEAT_MS}, heartbeating `details` after each;
+ * rejects with the signal's reason as soon as the call is cancelled.
+ */
+export async function heartbeatingDelay(
+  ms: number,
+  call: Pick<PlatformCall, 'signal' | 'heartbeat'>,
+  details?: unknown,
+): Promise<void> {
+  const until = Date.now() + ms;
+  for (let left = ms; left > 0; left = until - Date.now()) {
+    await delay(Math.min(left, WAIT_HEARTBEAT_MS), call.signal);
+    call.heartbeat(details);
   }
 }
 

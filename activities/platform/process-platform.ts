@@ -45,7 +45,10 @@ export function stateFileFor(stateDir: string, service: string, slot: Slot): str
 export class ProcessPlatform implements CanaryPlatform {
   constructor(private readonly options: ProcessPlatformOptions) {}
 
-  /** Starts the canary on `canaryPort`; a running canary of the same version is left alone. */
+  /**
+   * Starts the canary on `canaryPort`; a running canary of the same version is left alone. Every
+   * wait (old canary stopping, port freeing, start settling) heartbeats and stops on cancellation.
+   */
   async deployCanary(call: PlatformCall): Promise<void> {
     const target = this.target(call);
     const file = stateFileFor(target.stateDir, call.spec.service, 'canary');
@@ -57,7 +60,7 @@ export class ProcessPlatform implements CanaryPlatform {
         return;
       }
       call.logger.info({ pid: current.pid, version: current.version }, 'replacing canary of another version');
-      await stopInstance(current, this.options.stopGraceMs);
+      await stopInstance(current, this.options.stopGraceMs, call);
     }
     const state = await this.start(call, target, 'canary', version, target.canaryPort);
     call.logger.info({ pid: state.pid, version, port: state.port }, 'canary started');
@@ -146,6 +149,8 @@ export class ProcessPlatform implements CanaryPlatform {
       env: { ...this.options.env, ...target.env },
       stateFile: stateFileFor(target.stateDir, call.spec.service, slot),
       logFile: path.join(target.stateDir, `${call.spec.service}-${slot}.log`),
+      signal: call.signal,
+      heartbeat: call.heartbeat,
     });
   }
 

@@ -20,7 +20,7 @@ import {
   serverState,
   type HaproxyServerState,
 } from './haproxy-server-state';
-import type { TrafficRouter } from './traffic-router';
+import type { SetWeightOptions, TrafficRouter, TrafficWeights } from './traffic-router';
 
 /** Where the two servers live. */
 export interface HaproxyRouterConfig {
@@ -90,18 +90,33 @@ export class HaproxyRouter implements TrafficRouter {
     return this.getWeight(this.config.canaryServer, signal);
   }
 
+  /** Reads both servers' weights (`get weight`, two calls at once). */
+  async readWeights(signal?: AbortSignal): Promise<TrafficWeights> {
+    const [canary, stable] = await Promise.all([
+      this.getWeight(this.config.canaryServer, signal),
+      this.getWeight(this.config.stableServer, signal),
+    ]);
+    return { canary, stable };
+  }
+
   /**
    * Sets canary = `weight`, stable = `100 - weight`. The server whose weight rises is changed
    * first, so the backend never has both servers at weight 0 (HAProxy would answer 503).
    *
    * When the other server goes to 0, the rising one is about to take all the traffic: it must be
    * UP in HAProxy first (a just-restarted server is DOWN until its health check passes), so this
-   * waits for it, heartbeating inside an activity.
+   * waits for it (up to `options.serverUpTimeoutMs`, else the configured wait), heartbeating
+   * inside an activity. With `options.force` it does not wait: it moves the traffic and logs a
+   * warning naming the server's state and the reason.
    * @throws TrafficServerDownError (retryable) when it is not UP in time; no weight was changed.
    */
-  async setCanaryWeight(weight: number, signal?: AbortSignal): Promise<number> {
+  async setCanaryWeight(weight: number, signal?: AbortSignal, options: SetWeightOptions = {}): Promise<number> {
     if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
       throw new ConfigError(`weight must be an integer from 0 to 100, got ${weight}`, 'weight');
+    }
+    const upTimeout = options.serverUpTimeoutMs;
+    if (upTimeout !== undefined && !(Number.isFinite(upTimeout) && upTimeout > 0)) {
+      throw new ConfigError(`serverUpTimeoutMs must be a positive number of ms, got ${upTimeout}`, 'serverUpTimeoutMs');
     }
     const { stableServer, canaryServer } = this.config;
     const target = { stable: 100 - weight, canary: weight };
@@ -122,7 +137,8 @@ export class HaproxyRouter implements TrafficRouter {
     const current: Record<string, number> = { [canaryServer]: before.canary, [stableServer]: before.stable };
     const [[rising, risingTarget], [falling, fallingTarget]] = steps as [[string, number], [string, number]];
     if (risingTarget > 0 && fallingTarget === 0 && current[falling] !== 0) {
-      await this.waitUntilUsable(rising, falling, signal);
+      if (options.force) await this.warnIfNotUsable(rising, options.reason, signal);
+      else await this.waitUntilUsable(rising, falling, upTimeout ?? this.config.serverUpTimeoutMs, signal);
     }
     for (const [server, value] of steps) {
       if (current[server] === value) continue; // idempotent: no command when already there
@@ -148,9 +164,13 @@ export class HaproxyRouter implements TrafficRouter {
    * `other` is not usable either: then there is no healthy server to keep traffic on, and a
    * rollback must not stall on it.
    */
-  private async waitUntilUsable(server: string, other: string, signal?: AbortSignal): Promise<void> {
+  private async waitUntilUsable(
+    server: string,
+    other: string,
+    timeoutMs = DEFAULT_SERVER_UP_TIMEOUT_MS,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const { backend } = this.config;
-    const timeoutMs = this.config.serverUpTimeoutMs ?? DEFAULT_SERVER_UP_TIMEOUT_MS;
     const pollMs = this.config.serverUpPollMs ?? DEFAULT_SERVER_UP_POLL_MS;
     const heartbeat = activityHeartbeat();
     const started = Date.now();
@@ -190,6 +210,27 @@ export class HaproxyRouter implements TrafficRouter {
       }
       await delay(pollMs, signal);
     }
+  }
+
+  /**
+   * A forced move: reads the state once, only to say in the log what the operator overrode. A
+   * failed read does not stop the move (the operator asked to move regardless).
+   */
+  private async warnIfNotUsable(server: string, reason: string | undefined, signal?: AbortSignal): Promise<void> {
+    const target = `${this.config.backend}/${server}`;
+    let state: string;
+    try {
+      const current = serverState(await this.serversState(signal), this.config.backend, server);
+      if (isServerUsable(current)) return;
+      state = describeServerState(current);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      state = `unknown (${(err as Error).message})`;
+    }
+    this.logger?.warn(
+      { server: target, state, forced: true, reason: reason ?? 'forced' },
+      'forced: moving all traffic to a server HAProxy does not report UP',
+    );
   }
 
   private async serversState(signal?: AbortSignal): Promise<Map<string, HaproxyServerState>> {

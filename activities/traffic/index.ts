@@ -9,7 +9,7 @@ import { HaproxyRouter } from './haproxy-router';
 import type { TrafficRouter } from './traffic-router';
 import { WebhookRouter } from './webhook-router';
 
-export type { TrafficRouter } from './traffic-router';
+export type { SetWeightOptions, TrafficRouter, TrafficWeights } from './traffic-router';
 export { HaproxyRouter, parseGetWeightAnswer, checkSetWeightAnswer } from './haproxy-router';
 export type { HaproxyRouterConfig } from './haproxy-router';
 export { WebhookRouter } from './webhook-router';

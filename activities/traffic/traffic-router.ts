@@ -1,10 +1,33 @@
-/** The one thing the rollout needs from a load balancer: move a share of traffic to the canary. */
+/** What the rollout needs from a load balancer: move a share of traffic to the canary, and read it back. */
 export interface TrafficRouter {
   /**
    * Sets the canary's share of traffic (percent, 0-100) and returns the share read back afterwards.
    * Idempotent: setting the current weight again changes nothing.
    */
-  setCanaryWeight(weight: number, signal?: AbortSignal): Promise<number>;
+  setCanaryWeight(weight: number, signal?: AbortSignal, options?: SetWeightOptions): Promise<number>;
   /** Reads the canary's current share of traffic (percent). */
   getCanaryWeight(signal?: AbortSignal): Promise<number>;
+  /**
+   * Reads the weights the load balancer really applies, for drift detection; `null` when this
+   * router has no way to read them (it only knows what it was told).
+   */
+  readWeights(signal?: AbortSignal): Promise<TrafficWeights | null>;
+}
+
+/** How one weight change may proceed when the server about to take all traffic is not up. */
+export interface SetWeightOptions {
+  /** Overrides the router's wait for that server to be UP (ms). */
+  serverUpTimeoutMs?: number;
+  /** Do not wait: move the traffic anyway (logged as a warning with `reason`). */
+  force?: boolean;
+  /** Why the move is forced, for the warning. */
+  reason?: string;
+}
+
+/** Weights as read from the load balancer. */
+export interface TrafficWeights {
+  /** The canary's weight (percent). */
+  canary: number;
+  /** The stable server's weight, when the router has one of its own (HAProxy). */
+  stable?: number;
 }

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { WebhookUnavailableError, WeightMismatchError } from '../errors';
 import { postSignedJson } from '../signed-webhook';
-import type { TrafficRouter } from './traffic-router';
+import type { SetWeightOptions, TrafficRouter } from './traffic-router';
 
 /** Settings of one webhook router. */
 export interface WebhookRouterConfig {
@@ -25,8 +25,11 @@ export class WebhookRouter implements TrafficRouter {
 
   constructor(private readonly config: WebhookRouterConfig) {}
 
-  /** POSTs `{service, canaryWeight, rolloutId}` and returns the echoed `canaryWeight`. */
-  async setCanaryWeight(weight: number, signal?: AbortSignal): Promise<number> {
+  /**
+   * POSTs `{service, canaryWeight, rolloutId}` and returns the echoed `canaryWeight`. The endpoint
+   * applies the weight itself, so there is no server-up wait to shorten or force (`_options`).
+   */
+  async setCanaryWeight(weight: number, signal?: AbortSignal, _options?: SetWeightOptions): Promise<number> {
     const { url, secret, service, rolloutId, timeoutMs } = this.config;
     const answer = await postSignedJson({
       url,
@@ -63,5 +66,13 @@ export class WebhookRouter implements TrafficRouter {
       throw new WebhookUnavailableError('traffic webhook has not confirmed any weight yet', this.config.url);
     }
     return this.lastKnown;
+  }
+
+  /**
+   * Always null: the protocol has no read operation, and the weight last confirmed to this worker
+   * says nothing about what the load balancer does now.
+   */
+  async readWeights(): Promise<null> {
+    return null;
   }
 }

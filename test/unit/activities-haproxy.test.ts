@@ -513,6 +513,42 @@ describe('setCanaryWeight waits for the server HAProxy reports DOWN', () => {
     assert.equal(await router.setCanaryWeight(100), 100);
   });
 
+  it('rolls back onto a DOWN stable: fails within serverUpTimeoutMs with weights unchanged; force moves anyway', async (t) => {
+    await setUp(); // stable UP at 100, canary DOWN at 0
+    canary = await startHttpServerOn(canaryPort, 'canary');
+    await waitForState(haproxy.runtimeApi, 'canary', true);
+    const lines: string[] = [];
+    const recording = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const activities = createActivities({ logger: recording, registry: new Registry() });
+    const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+    const move = (weight: number, extra: { serverUpTimeoutMs?: number; force?: boolean } = {}) =>
+      env.run(activities.setCanaryWeight, { rolloutId: 'rollout-checkout', spec: specFor(haproxy.runtimeApi), weight, ...extra });
+    assert.deepEqual(await move(100), { weight: 100 });
+    await stable.stop();
+    await waitForState(haproxy.runtimeApi, 'stable', false);
+
+    // Without the override the router would wait its default 20 s.
+    const started = Date.now();
+    const failure = await expectFailure(move(0, { serverUpTimeoutMs: 1000 }), 'TrafficServerDownError', false);
+    const elapsed = Date.now() - started;
+    t.diagnostic(`setCanaryWeight(0, serverUpTimeoutMs 1000) onto a DOWN stable failed after ${elapsed} ms`);
+    assert.match(failure.message, /app\/stable DOWN after \d+ ms/);
+    assert.ok(elapsed >= 850 && elapsed < 3000, `gave up after ${elapsed} ms`);
+    assert.deepEqual(await weights(), { canary: 100, stable: 0 });
+    assert.equal(lines.filter((l) => l.includes('forced')).length, 0);
+
+    const forcedAt = Date.now();
+    assert.deepEqual(await move(0, { force: true }), { weight: 0 });
+    assert.ok(Date.now() - forcedAt < 2000, `forced move took ${Date.now() - forcedAt} ms`);
+    assert.deepEqual(await weights(), { canary: 0, stable: 100 });
+    const warnings = lines.map((l) => JSON.parse(l) as { level: number; msg: string; state?: string; reason?: string });
+    const routerWarning = warnings.find((w) => w.msg === 'forced: moving all traffic to a server HAProxy does not report UP');
+    assert.ok(routerWarning, lines.join(''));
+    assert.equal(routerWarning.level, 40);
+    assert.equal(routerWarning.state, 'DOWN');
+    assert.match(routerWarning.reason ?? '', /abort --force/);
+  });
+
   it('moves traffic without waiting when the other server is down too (nothing healthy to protect)', async () => {
     await setUp();
     await stable.stop();

@@ -9,10 +9,10 @@ import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import pino from 'pino';
-import { Gauge, Registry } from 'prom-client';
+import { Gauge, Histogram, Registry } from 'prom-client';
 import { createActivities } from '../../activities';
 import { classifyResponse } from '../../activities/metrics/prometheus-client';
-import type { MetricQuery, MetricSample } from '../../activities/types';
+import type { AnalyseCanaryResult, MetricQuery, MetricSample } from '../../activities/types';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import { freePort } from '../helpers/free-port';
 import { startHttpServer } from '../helpers/http-servers';
@@ -31,6 +31,15 @@ async function startTarget() {
   // Only the canary reports cache hits: the baseline query has no data.
   gauge('cache_hit_rate').set({ service: 'checkout', version: 'v2', pod: 'a' }, 0.93);
   gauge('memory_usage_ratio').set({ service: 'checkout', version: 'v2', pod: 'a' }, NaN);
+  // Every observation above the highest finite bucket (0.5 s).
+  const latency = new Histogram({
+    name: 'request_duration_seconds',
+    help: 'latency',
+    labelNames: ['service', 'version'],
+    buckets: [0.1, 0.5],
+    registers: [registry],
+  });
+  for (let i = 0; i < 3; i++) latency.observe({ service: 'checkout', version: 'v2' }, 2);
   const agent = gauge('agent_health_score');
   agent.set({ service: 'checkout', version: 'v2', pod: 'a' }, 0.96);
   agent.set({ service: 'checkout', version: 'v2', pod: 'b' }, 0.98);
@@ -46,22 +55,20 @@ async function startTarget() {
 }
 
 function specWith(prometheusUrl: string, queries: Record<string, string | null> = {}, queryTimeout = '5s'): RolloutSpec {
-  return rolloutSpec({
-    metrics: {
-      prometheusUrl,
-      queries: {
-        // Not aggregated: two pods → two series.
-        agent_health_score: `agent_health_score{${SEL}}`,
-        // rate() of a gauge without a range selector: Prometheus answers 400 bad_data.
-        cpu_usage: `rate(task_success_rate{${SEL}})`,
-        request_rate: `scalar(sum(task_success_rate{${SEL}}))`,
-        p99_latency: `task_success_rate{${SEL}}[{{window}}]`,
-        success_rate: null,
-        ...queries,
-      },
-      queryTimeout,
-    },
+  const spec = rolloutSpec({ metrics: { prometheusUrl, queryTimeout } });
+  // Set after parsing: the schema rightly refuses most of these templates; the activity must
+  // classify what Prometheus answers to them all the same.
+  Object.assign(spec.metrics.queries, {
+    // Not aggregated: two pods → two series.
+    agent_health_score: `agent_health_score{${SEL}}`,
+    // rate() of a gauge without a range selector: Prometheus answers 400 bad_data.
+    cpu_usage: `rate(task_success_rate{${SEL}})`,
+    request_rate: `scalar(sum(task_success_rate{${SEL}}))`,
+    p99_latency: `task_success_rate{${SEL}}[{{window}}]`,
+    success_rate: null,
+    ...queries,
   });
+  return spec;
 }
 
 const q = (metric: MetricQuery['metric'], target: MetricQuery['target'] = 'canary', windowMs = 300_000): MetricQuery => ({
@@ -120,6 +127,46 @@ describe('queryMetrics with a real Prometheus', () => {
     assert.match(counted, /metric="agent_health_score",status="multiple_series"\} 1/);
   });
 
+  it('classifies the ±Inf real Prometheus answers as infinite with a sign (queryMetrics keeps not_a_number)', async () => {
+    const spec = specWith(prometheus.url, {
+      // Prometheus writes a division by zero as "+Inf" / "-Inf" in its JSON.
+      p95_latency: `sum(task_success_rate{${SEL}}) / 0`,
+      p99_latency: `-sum(task_success_rate{${SEL}}) / 0`,
+      request_rate: `scalar(sum(task_success_rate{${SEL}})) / 0`,
+      // All observations above the highest finite bucket: Prometheus answers that bucket's bound
+      // (0.5 s), not +Inf, for a classic histogram.
+      cpu_usage: `1000 * histogram_quantile(0.99, sum by (le) (request_duration_seconds_bucket{${SEL}}))`,
+    });
+    const queries = [q('p95_latency'), q('p99_latency'), q('request_rate'), q('cpu_usage')];
+    const result: AnalyseCanaryResult = await env.run(activities.analyseCanary, {
+      rolloutId: 'rollout-checkout',
+      spec,
+      queries,
+      expectedWeight: 0,
+    });
+    assert.deepEqual(
+      result.samples.map((s) => [s.status, s.sign, s.value, s.detail]),
+      [
+        ['infinite', 1, undefined, '+Inf (an infinite value, e.g. a division by zero)'],
+        ['infinite', -1, undefined, '-Inf (an infinite value, e.g. a negative number divided by zero)'],
+        ['infinite', 1, undefined, '+Inf (an infinite value, e.g. a division by zero)'],
+        ['ok', undefined, 500, undefined],
+      ],
+      JSON.stringify(result.samples),
+    );
+    assert.match(JSON.stringify(result.samples), /"sign":-1/, 'the sign survives JSON (the payload converter)');
+    const legacy = await run(spec, queries);
+    assert.deepEqual(
+      legacy.map((s) => [s.status, s.sign, s.detail]),
+      [
+        ['not_a_number', undefined, 'value is +Inf'],
+        ['not_a_number', undefined, 'value is -Inf'],
+        ['not_a_number', undefined, 'value is +Inf'],
+        ['ok', undefined, undefined],
+      ],
+    );
+  });
+
   it('refuses to render a version that would inject PromQL', async () => {
     const spec = specWith(prometheus.url);
     // The schema rejects this too; the activity must not rely on that.
@@ -153,8 +200,20 @@ describe('queryMetrics with a real Prometheus', () => {
 describe('classifyResponse', () => {
   it('treats ±Inf and unknown bodies explicitly', () => {
     const vector = (v: string) => ({ status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [1, v] }] } });
-    assert.deepEqual(classifyResponse(200, vector('+Inf')), { status: 'not_a_number', detail: 'value is +Inf' });
-    assert.deepEqual(classifyResponse(200, vector('-Inf')).status, 'not_a_number');
+    assert.deepEqual(classifyResponse(200, vector('+Inf')), {
+      status: 'infinite',
+      sign: 1,
+      detail: '+Inf (an infinite value, e.g. a division by zero)',
+    });
+    assert.deepEqual(classifyResponse(200, vector('-Inf')), {
+      status: 'infinite',
+      sign: -1,
+      detail: '-Inf (an infinite value, e.g. a negative number divided by zero)',
+    });
+    assert.deepEqual(classifyResponse(200, vector('NaN')), { status: 'not_a_number', detail: 'value is NaN' });
+    const scalar = (v: string) => ({ status: 'success', data: { resultType: 'scalar', result: [1, v] } });
+    assert.deepEqual(classifyResponse(200, scalar('+Inf')).sign, 1);
+    assert.deepEqual(classifyResponse(200, scalar('Infinity')).status, 'not_a_number', 'Prometheus never writes "Infinity"');
     assert.deepEqual(classifyResponse(200, vector('0')), { status: 'ok', value: 0 });
     assert.equal(classifyResponse(503, { status: 'error', errorType: 'timeout', error: 'query timed out' }).status, 'error');
     assert.equal(classifyResponse(200, { status: 'success', data: { resultType: 'weird', result: [] } }).status, 'error');
