@@ -71,7 +71,7 @@ describe('HTTP API (real dev server + worker)', () => {
     assert.equal((await call('GET', '/v1/rollouts/api-bad')).status, 404);
   });
 
-  test('start, status, list, pause, 409 on a second start, 404 unknown', async () => {
+  test('start, status, list, pause (acknowledged), refusals, 409 on a second start, 404 unknown', async () => {
     const started = await call('POST', '/v1/rollouts', world.spec('api-main'));
     assert.equal(started.status, 201, JSON.stringify(started.body));
     assert.equal(started.body.rolloutId, 'rollout-api-main');
@@ -83,9 +83,30 @@ describe('HTTP API (real dev server + worker)', () => {
     assert.equal(conflict.body.runId, started.body.runId);
 
     await eventually('warming up', () => status('api-main'), (s) => s.state === 'warming_up');
-    const paused = await call('POST', '/v1/rollouts/api-main/pause', { reason: 'hold on' });
-    assert.equal(paused.status, 202);
-    await eventually('paused', () => status('rollout-api-main'), (s) => s.state === 'paused');
+    const notPaused = await call('POST', '/v1/rollouts/api-main/resume');
+    assert.equal(notPaused.status, 409, JSON.stringify(notPaused.body));
+    assert.equal(notPaused.body.accepted, false);
+    assert.equal(notPaused.body.action, 'resume');
+    assert.match(notPaused.body.reason, /^resume refused: .*not paused/);
+
+    const paused = await call('POST', '/v1/rollouts/api-main/pause', { reason: 'hold on', by: 'alice' });
+    assert.equal(paused.status, 200, JSON.stringify(paused.body));
+    assert.equal(paused.body.accepted, true);
+    assert.equal(paused.body.action, 'pause');
+    // The update answers once applied: no polling needed to see the state.
+    assert.equal(paused.body.state, 'paused');
+    assert.equal(typeof paused.body.message, 'string');
+    const again = await call('POST', '/v1/rollouts/api-main/pause');
+    assert.equal(again.status, 409);
+    assert.match(again.body.reason, /^pause refused: already paused/);
+
+    // The audit trail has who acted: the token, not the claimed `by`, which is a note in the reason.
+    // Refused updates never reach the workflow's history, so only the accepted pause is there.
+    const audited = await status('api-main');
+    assert.equal(audited.state, 'paused');
+    assert.deepEqual(audited.operatorEvents.map((e) => [e.action, e.accepted]), [['pause', true]]);
+    assert.match(audited.operatorEvents[0]!.by ?? '', /^api:token:[0-9a-f]{12}$/);
+    assert.equal(audited.operatorEvents[0]!.reason, 'hold on (on behalf of alice, as stated by the caller)');
     const listed = await eventually(
       'listed',
       () => call('GET', '/v1/rollouts?state=paused&service=api-main'),
@@ -95,11 +116,15 @@ describe('HTTP API (real dev server + worker)', () => {
     assert.equal(listed.body.rollouts[0].state, 'paused');
 
     assert.equal((await call('POST', '/v1/rollouts/api-main/abort', {})).status, 400);
-    assert.equal((await call('POST', '/v1/rollouts/api-main/abort', { reason: 'done testing' })).status, 202);
+    const abort = await call('POST', '/v1/rollouts/api-main/abort', { reason: 'done testing', force: false });
+    assert.equal(abort.status, 200, JSON.stringify(abort.body));
+    assert.equal(abort.body.accepted, true);
     const aborted = await eventually('aborted', () => status('api-main'), (s) => s.state === 'aborted');
     assert.match(aborted.rollbackReason ?? '', /done testing/);
     const late = await call('POST', '/v1/rollouts/api-main/resume');
     assert.equal(late.status, 409);
+    assert.equal(late.body.accepted, false);
+    assert.match(late.body.reason, /already finished|already ended/);
     assert.equal((await call('POST', '/v1/rollouts/nobody/pause')).status, 404);
   });
 
@@ -145,7 +170,7 @@ describe('HTTP API (real dev server + worker)', () => {
     assert.equal((await world.rollouts.describe('api-idem')).runId, first.body.runId);
   });
 
-  test('Alertmanager webhook aborts the running rollout its alert names', async () => {
+  test('Alertmanager webhook aborts the running rollout an opted-in alert names, for its canary version', async () => {
     const started = await call('POST', '/v1/rollouts', world.spec('api-alerted'));
     assert.equal(started.status, 201);
     await eventually('warming up', () => status('api-alerted'), (s) => s.state === 'warming_up');
@@ -156,21 +181,25 @@ describe('HTTP API (real dev server + worker)', () => {
       groupLabels: {},
       commonLabels: {},
       alerts: [
-        { status: 'firing', labels: { alertname: 'CheckoutErrorBudgetBurn', service: 'api-alerted', severity: 'critical' }, annotations: {} },
-        { status: 'firing', labels: { alertname: 'Unrelated', service: 'not-rolling-out' }, annotations: {} },
+        { status: 'firing', labels: { alertname: 'CheckoutErrorBudgetBurn', phoenix_action: 'abort', service: 'api-alerted', canary_version: 'v2', severity: 'critical' }, annotations: {} },
+        { status: 'firing', labels: { alertname: 'Unrelated', phoenix_action: 'abort', service: 'not-rolling-out', canary_version: 'v2' }, annotations: {} },
+        { status: 'firing', labels: { alertname: 'NotOptedIn', service: 'api-alerted', canary_version: 'v2' }, annotations: {} },
       ],
     };
     const unauth = await fetch(`${base}/v1/alertmanager`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
     assert.equal(unauth.status, 401);
     const res = await call('POST', '/v1/alertmanager', payload);
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    assert.deepEqual(res.body.aborted, [{ rolloutId: 'rollout-api-alerted', alert: 'CheckoutErrorBudgetBurn' }]);
-    assert.deepEqual(res.body.skipped.map((s: { rolloutId: string }) => s.rolloutId), ['rollout-not-rolling-out']);
+    assert.deepEqual(res.body.aborted.map((a: { rolloutId: string; alert: string }) => [a.rolloutId, a.alert]), [['rollout-api-alerted', 'CheckoutErrorBudgetBurn']]);
+    assert.deepEqual(res.body.skipped.map((s: { rolloutId: string; alert: string }) => [s.rolloutId, s.alert]), [
+      ['rollout-not-rolling-out', 'Unrelated'],
+      ['rollout-api-alerted', 'NotOptedIn'],
+    ]);
     const final = await eventually('aborted', () => status('api-alerted'), (s) => s.state === 'aborted');
     assert.match(final.rollbackReason ?? '', /CheckoutErrorBudgetBurn/);
   });
 
-  test('a running rollout that no worker serves: status is 503 after the query deadline, not a hang', async () => {
+  test('a running rollout that no worker serves: status and operator actions are 503 after their deadline, not a hang', async () => {
     const parsed = parseRolloutSpec(world.spec('api-orphan'));
     assert.ok(parsed.success);
     // Started on a task queue nobody polls, so the workflow never runs a task.
@@ -184,6 +213,12 @@ describe('HTTP API (real dev server + worker)', () => {
     assert.equal(res.status, 503, JSON.stringify(res.body));
     assert.match(res.body.errors[0].message, /did not answer within 10s/);
     assert.ok(Date.now() - t0 < 20_000);
+    // An operator action is an update, which needs a worker just the same.
+    const t1 = Date.now();
+    const paused = await call('POST', '/v1/rollouts/api-orphan/pause');
+    assert.equal(paused.status, 503, JSON.stringify(paused.body));
+    assert.match(paused.body.errors[0].message, /did not answer within 10s/);
+    assert.ok(Date.now() - t1 < 20_000);
     await world.rollouts.handle('api-orphan').terminate('test cleanup');
   });
 

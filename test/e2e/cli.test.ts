@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { freePort } from '../helpers/free-port';
 import { eventually, startRolloutWorld, type RolloutWorld } from '../helpers/client-e2e-world';
-import type { RolloutStatus } from '../../workflows/contract';
+import { pauseSignal, type RolloutStatus } from '../../workflows/contract';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = join(ROOT, 'client', 'cli.ts');
@@ -85,9 +85,35 @@ describe('phoenix CLI (real dev server + worker)', () => {
     assert.equal(again.code, 5);
     assert.match(again.stderr, /^phoenix: rollout rollout-cli-steer is already running \(run [\w-]+\)\n$/);
 
+    const notPaused = await phoenix(['resume', 'cli-steer'], world.env);
+    assert.equal(notPaused.code, 5, notPaused.stderr);
+    assert.match(notPaused.stderr, /^refused: resume refused: .*not paused.*\n$/);
+    assert.equal(notPaused.stdout, '');
+
     const paused = await phoenix(['pause', 'cli-steer', '--reason', 'checking dashboards'], world.env);
     assert.equal(paused.code, 0, paused.stderr);
-    await eventually('paused', status, (s) => s.state === 'paused' && s.paused, CLI_POLL);
+    // Acknowledged once applied: the state in the answer is already paused.
+    assert.match(paused.stdout, /^accepted: .+ \(state paused\)\n$/);
+    const pausedStatus = await status();
+    assert.equal(pausedStatus.state, 'paused');
+    assert.ok(pausedStatus.paused);
+    const refusedAgain = await phoenix(['pause', 'cli-steer'], world.env);
+    assert.equal(refusedAgain.code, 5);
+    assert.match(refusedAgain.stderr, /^refused: pause refused: already paused/);
+
+    // `status` lists the operator actions: who, what, accepted or refused, and the message. A
+    // refused update never reaches the workflow's history; a refused signal is recorded.
+    await world.rollouts.handle('cli-steer').signal(pauseSignal, { reason: 'from the Temporal UI', by: 'ui:carol' });
+    const audit = await eventually(
+      'the refused signal in the audit trail',
+      () => phoenix(['status', 'cli-steer'], world.env),
+      (r) => r.stdout.includes('ui:carol'),
+      CLI_POLL,
+    );
+    assert.match(
+      audit.stdout,
+      /\noperator actions:\n {2}\S+ pause by cli:e2e: accepted: [^\n]*\(reason: checking dashboards\)\n {2}\S+ pause by ui:carol: refused: pause refused: already paused \(reason: from the Temporal UI\)\n$/,
+    );
 
     const listed = await eventually(
       'listed as paused',
@@ -97,6 +123,9 @@ describe('phoenix CLI (real dev server + worker)', () => {
     );
     const rows = JSON.parse(listed.stdout) as { rolloutId: string; service: string; state: string }[];
     assert.ok(rows.every((r) => r.state === 'paused'), listed.stdout);
+    const stuck = await phoenix(['list', '--state', 'stuck', '--json'], world.env);
+    assert.equal(stuck.code, 0, stuck.stderr);
+    assert.deepEqual(JSON.parse(stuck.stdout), []);
     const table = await phoenix(['list', '--service', 'cli-steer'], world.env);
     assert.match(table.stdout, /^ROLLOUT\s+STATE/);
     assert.match(table.stdout, /rollout-cli-steer\s+paused/);
@@ -105,12 +134,14 @@ describe('phoenix CLI (real dev server + worker)', () => {
     assert.equal(noReason.code, 2);
     const aborted = await phoenix(['abort', 'cli-steer', '--reason', 'e2e says no'], world.env);
     assert.equal(aborted.code, 0, aborted.stderr);
+    assert.match(aborted.stdout, /^accepted: .+ \(state \w+\)\n$/);
     const final = await eventually('aborted', status, (s) => s.state === 'aborted', CLI_POLL);
     assert.match(final.rollbackReason ?? '', /e2e says no/);
 
     const late = await phoenix(['resume', 'cli-steer'], world.env);
     assert.equal(late.code, 5, late.stderr);
-    assert.match(late.stderr, /^phoenix: rollout rollout-cli-steer has already finished \(completed\)\n$/);
+    // Closed: Temporal says so; ended but not yet closed (final activities): the rollout refuses.
+    assert.match(late.stderr, /^(phoenix: rollout rollout-cli-steer has already finished \(completed\)|refused: resume refused: .*ended.*)\n$/);
   });
 
   test('start --wait on a short plan exits 0 once promoted; the rollout can run again after', async () => {

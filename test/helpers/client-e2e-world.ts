@@ -123,7 +123,8 @@ export async function startRolloutWorld(): Promise<RolloutWorld> {
   };
   const rollouts = await RolloutClient.connect(config);
 
-  const queries = Object.fromEntries(METRIC_NAMES.map((m) => [m, `phoenix_e2e_${m}{version="{{version}}"}`]));
+  // Every template must range over the check's window; the stand-in Prometheus answers by metric name.
+  const queries = Object.fromEntries(METRIC_NAMES.map((m) => [m, `avg_over_time(phoenix_e2e_${m}{version="{{version}}"}[{{window}}])`]));
   const spec = (service: string, overrides: Record<string, unknown> = {}) => ({
     service,
     stable: 'v1',
