@@ -14,8 +14,6 @@ import type { StepGate } from './plan';
 import type { Rollout } from './rollout';
 import { reconcileTraffic } from './traffic';
 
-// Replay-safe (the SDK drops it while replaying); exported on the worker's SDK metrics endpoint.
-const analysisChecks = metricMeter.createCounter('phoenix_analysis_checks', 'checks', 'Analysis checks judged, by check and outcome');
 
 export async function runAnalysis(r: Rollout, acts: RolloutActivityProfiles, gate: StepGate | null): Promise<void> {
   const { spec } = r;
@@ -40,6 +38,8 @@ export async function runAnalysis(r: Rollout, acts: RolloutActivityProfiles, gat
   }
   const at = new Date().toISOString();
   const result = evaluate(spec, rules, round.samples, d.checks, d.noDataStreak, at);
+  // Replay-safe (the SDK drops it while replaying); exported on the worker's SDK metrics endpoint.
+  const analysisChecks = metricMeter.createCounter('phoenix_analysis_checks', 'checks', 'Analysis checks judged, by check and outcome');
   for (const c of result.checks) {
     analysisChecks.add(1, { service: spec.service, metric: c.metric, check: c.check, outcome: c.outcome });
   }

@@ -4,6 +4,7 @@
  * samples the `queryMetrics` activity returns; the README's decision table describes them.
  */
 import type { MetricQuery, MetricSample } from '../activities/types';
+import { minRequestsFor } from '../rollout-spec/evidence';
 import { compare } from '../rollout-spec/triggers';
 import type { Comparator, MetricName, RollbackAction, RolloutSpec } from '../rollout-spec/types';
 import type { CheckOutcome, CheckStatus } from './contract';
@@ -285,12 +286,3 @@ function round(n: number): number {
   return Math.round(n * 1e6) / 1e6;
 }
 
-/** Metrics whose value says something only with enough requests behind it. */
-const REQUEST_DERIVED: readonly MetricName[] = ['error_rate', 'success_rate', 'p95_latency', 'p99_latency'];
-
-/** The minimum of canary requests behind a pass of `metric` (0: none needed). */
-function minRequestsFor(spec: RolloutSpec, metric: MetricName): number {
-  const override = spec.metrics.minRequestsByMetric[metric];
-  if (override !== undefined) return override;
-  return REQUEST_DERIVED.includes(metric) ? spec.metrics.minRequests : 0;
-}

@@ -47,10 +47,10 @@ export interface OperatorAck {
   message: string;
 }
 
-export const pauseUpdate = defineUpdate<OperatorAck, [OperatorInput?]>('pause');
-export const resumeUpdate = defineUpdate<OperatorAck, [OperatorInput?]>('resume');
-export const abortUpdate = defineUpdate<OperatorAck, [OperatorInput?]>('abort');
-export const promoteUpdate = defineUpdate<OperatorAck, [OperatorInput?]>('promote');
+export const pauseUpdate = defineUpdate<OperatorAck, [OperatorInput]>('pause');
+export const resumeUpdate = defineUpdate<OperatorAck, [OperatorInput]>('resume');
+export const abortUpdate = defineUpdate<OperatorAck, [OperatorInput]>('abort');
+export const promoteUpdate = defineUpdate<OperatorAck, [OperatorInput]>('promote');
 
 /**
  * Every state a rollout can be in. `stuck`: a rollback cannot move traffic back to stable

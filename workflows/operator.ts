@@ -108,8 +108,8 @@ export function registerOperatorHandlers(r: Rollout): void {
     update: typeof pauseUpdate,
   ): void => {
     setHandler(signal, (input) => void handle(r, action, input));
-    setHandler(update, (input?: OperatorInput) => handle(r, action, input), {
-      validator: () => {
+    setHandler(update, (input: OperatorInput) => handle(r, action, input), {
+      validator: (_input: OperatorInput) => {
         const refusal = refusalOf(r, action);
         if (refusal !== null) throw new Error(refusal);
       },

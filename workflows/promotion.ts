@@ -11,7 +11,7 @@ import { ALERT_NAMES } from './contract';
 import { failureReason } from './failures';
 import { alert, alertText } from './notify';
 import type { Rollout } from './rollout';
-import { applyWeight } from './traffic';
+import { applyWeight, verifyWeight } from './traffic';
 
 export type FinalizeEnd =
   | { outcome: 'promoted'; reason: string }
@@ -23,7 +23,8 @@ export async function finalize(r: Rollout, acts: RolloutActivityProfiles, why: s
   const { spec } = r;
   r.setState('finalizing');
   // Always re-applied and read back, even at 100% already: the stable slot must carry nothing.
-  await applyWeight(r, acts, 100, why);
+  if (r.weight === 100) await verifyWeight(r, acts, why);
+  else await applyWeight(r, acts, 100, why);
   if (r.rollback) return { outcome: 'aborted_before_promotion' };
 
   r.data.promotionStarted = true;

@@ -27,6 +27,12 @@ export async function applyWeight(
   r.recordWeight(applied, reason);
 }
 
+/** Re-applies the current weight and reads it back; the timeline records it only if it was not there. */
+export async function verifyWeight(r: Rollout, acts: RolloutActivityProfiles, reason: string): Promise<void> {
+  const { weight: applied } = await acts.traffic.setCanaryWeight({ ...r.ref, weight: r.weight, context: r.context() });
+  if (applied !== r.weight) r.recordWeight(applied, reason);
+}
+
 /**
  * Re-applies the planned weight when the router's real weights drifted from it (an HAProxy
  * reload resets them; someone typed `set weight`). Alerts once per drift.

@@ -59,8 +59,8 @@ export class FakeWorld {
   /** Override per metric; gets the query and the current weight. Default: HEALTHY. */
   metric: (q: MetricQuery, weight: number) => FakeValue = (q) => HEALTHY[q.metric];
   /**
-   * Whether the load balancer reports stable UP. While false, moving all traffic back to stable
-   * fails as HAProxy's router does (retryable TrafficServerDownError), unless forced.
+   * Whether the load balancer reports stable UP. While false, moving the canary's traffic back to
+   * stable fails as HAProxy's router does (retryable TrafficServerDownError), unless forced.
    */
   stableUp = true;
   /** The weight the router really has when it differs from the last one set (a reload, a hand edit). */
@@ -69,6 +69,10 @@ export class FakeWorld {
   preflightProblems: PreflightProblem[] = [];
   /** While true, checkCanaryHealth keeps polling (heartbeating) and never answers. */
   healthHangs = false;
+  /** While true, promoteCanary keeps working (heartbeating) and never answers. */
+  promoteHangs = false;
+  /** While set, setCanaryWeight to this weight waits before it answers. */
+  weightHangs: number | null = null;
 
   get weights(): number[] {
     return this.calls.filter((c) => c.activity === 'setCanaryWeight').map((c) => c.weight ?? -1);
@@ -117,7 +121,8 @@ export class FakeWorld {
       setCanaryWeight: async (input: SetWeightInput): Promise<SetWeightResult> => {
         const force = input.force === true;
         this.calls.push({ activity: 'setCanaryWeight', weight: input.weight, atMs: Date.now(), ...(force ? { force } : {}) });
-        if (input.weight === 0 && !this.stableUp && !force) {
+        while (this.weightHangs === input.weight) await new Promise((resolve) => setTimeout(resolve, 50));
+        if (input.weight === 0 && this.weight > 0 && !this.stableUp && !force) {
           throw ApplicationFailure.create({
             type: 'TrafficServerDownError',
             message: 'stable is DOWN in HAProxy; weights unchanged',
@@ -155,6 +160,10 @@ export class FakeWorld {
       },
       promoteCanary: async (_: RolloutRef): Promise<void> => {
         this.calls.push({ activity: 'promoteCanary' });
+        while (this.promoteHangs) {
+          Context.current().heartbeat();
+          await Context.current().sleep(100);
+        }
         this.promoted = true;
       },
       terminateCanary: async (_: RolloutRef): Promise<void> => {

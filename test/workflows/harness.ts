@@ -61,6 +61,8 @@ export async function runRollout(
     taskQueue,
     workflowBundle: await workflowBundle(),
     activities: world.activities(),
+    // As worker/main.ts: an abort reaches a heartbeating activity within about a second.
+    maxHeartbeatThrottleInterval: '1s',
   });
   const workflowId = opts.workflowId ?? `rollout-${spec.service}-${randomUUID().slice(0, 8)}`;
   const result = await worker.runUntil(async () => {
@@ -69,7 +71,15 @@ export async function runRollout(
       workflowId,
       args: [{ spec, limits: opts.limits }],
     });
-    if (opts.drive) await opts.drive(handle, world);
+    if (opts.drive) {
+      try {
+        await opts.drive(handle, world);
+      } catch (err) {
+        // A failed assertion must not leave the test waiting on a rollout that never ends.
+        await handle.terminate('test drive failed').catch(() => undefined);
+        throw err;
+      }
+    }
     const result = await handle.result();
     if (opts.record && process.env.PHOENIX_RECORD_HISTORIES === '1') {
       const first = env.client.workflow.getHandle(workflowId, handle.firstExecutionRunId);
