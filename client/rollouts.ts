@@ -22,7 +22,6 @@ import { TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@te
 import pino, { type Logger } from 'pino';
 import type { RolloutSpec } from '../rollout-spec/types';
 import {
-  ENDED_STATES,
   ROLLOUT_STATES,
   TASK_QUEUE,
   WORKFLOW_TYPE,
@@ -67,11 +66,6 @@ const STATUS_QUERY_TIMEOUT_MS = 10_000;
  */
 const OPERATOR_UPDATE_TIMEOUT_MS = 10_000;
 
-/**
- * States after which a rollout does nothing more.
- * @deprecated Use `ENDED_STATES` from `workflows/contract`; this is the same list, kept for callers in scripts/.
- */
-export const FINAL_STATES: readonly RolloutState[] = ENDED_STATES;
 
 /** Memo keys written at start; memo survives continue-as-new, so they identify the whole rollout. */
 /** Memo key holding the idempotency key of the start request. */
@@ -514,8 +508,7 @@ function statusFromResult(
     rollbackAction: null,
     stuckReason: null,
     timeline: result.timeline,
-    // The result does not carry the audit trail; it is in the workflow's history.
-    operatorEvents: [],
+    operatorEvents: result.operatorEvents ?? [],
     startedAt: description.startTime.toISOString(),
     continuedAsNew: result.continuedAsNew ?? 0,
   };

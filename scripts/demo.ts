@@ -11,7 +11,8 @@
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { formatStatus } from '../client/render';
-import { FINAL_STATES, describeCause, type RolloutClient } from '../client/rollouts';
+import { describeCause, type RolloutClient } from '../client/rollouts';
+import { ENDED_STATES } from '../workflows/contract';
 import { RolloutAlreadyRunningError } from '../client/errors';
 import { watchRollout } from '../client/watch';
 import { rolloutWorkflowId, type RolloutStatus } from '../workflows/contract';
@@ -129,7 +130,7 @@ async function injectWhenCanaryTakesTraffic(
   try {
     while (!stop.aborted) {
       const status = await client.status(rolloutId);
-      if (FINAL_STATES.includes(status.state) || status.state === 'rolling_back') return;
+      if ((ENDED_STATES as readonly string[]).includes(status.state) || status.state === 'rolling_back') return;
       if (status.weight > 0) {
         await setCanaryFaults(endpoints, faults);
         say(`\n>>> injected ${JSON.stringify(faults)} on the canary at ${status.weight}% (phase ${status.phase}); watch it roll back\n`);

@@ -220,5 +220,6 @@ async function finish(
     timeline: r.data.timeline,
     checks: r.data.checks,
     continuedAsNew: r.data.continuedAsNew,
+    operatorEvents: r.data.operatorEvents,
   };
 }

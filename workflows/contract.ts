@@ -180,6 +180,8 @@ export interface RolloutResult {
   checks: CheckStatus[];
   /** How many times the rollout continued as new to keep its history short. */
   continuedAsNew: number;
+  /** The operator actions the rollout handled (absent in results of v1 rollouts). */
+  operatorEvents?: OperatorEvent[];
 }
 
 export interface RolloutInput {

@@ -5,7 +5,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { RolloutClient } from '../../client/rollouts';
-import { FINAL_STATES } from '../../client/rollouts';
+import { OperatorActionRefusedError } from '../../client/errors';
+import { ENDED_STATES } from '../../workflows/contract';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import { rolloutWorkflowId, type RolloutStatus } from '../../workflows/contract';
 import type { StackEndpoints } from '../stack/endpoints';
@@ -67,7 +68,7 @@ export async function measureFaultToStable(
   const firstPhase = spec.phases[0]?.name;
   const inPhase = await until('canary weight > 0 in the first phase', 120_000, async () => {
     const s = await client.status(id);
-    if (FINAL_STATES.includes(s.state)) throw new BenchRunError(`rollout ended (${s.state}: ${s.rollbackReason ?? ''}) before the canary took traffic`);
+    if ((ENDED_STATES as readonly string[]).includes(s.state)) throw new BenchRunError(`rollout ended (${s.state}: ${s.rollbackReason ?? ''}) before the canary took traffic`);
     return s.weight > 0 && s.phase === firstPhase && (await haproxyCanaryWeight(endpoints)) > 0 ? s : undefined;
   });
   // Traffic really reaches the canary (HAProxy marks it up after its first health check).
@@ -112,7 +113,12 @@ export async function ensureNoRollout(client: RolloutClient, service: string): P
   } catch {
     return; // never ran here
   }
-  if (FINAL_STATES.includes(status.state)) return;
-  await client.abort(id, 'bench: clearing a rollout left running', 'bench');
+  if ((ENDED_STATES as readonly string[]).includes(status.state)) return;
+  try {
+    await client.abort(id, 'bench: clearing a rollout left running', 'bench');
+  } catch (err) {
+    // Refused past the point of no return: that rollout finishes on its own.
+    if (!(err instanceof OperatorActionRefusedError)) throw err;
+  }
   await client.result(id);
 }
