@@ -16,6 +16,7 @@ import { PlatformFactory, type PlatformCall } from './platform';
 import { WAIT_HEARTBEAT_MS } from './platform/poll-health';
 import { checkContext, RolloutContextMetrics } from './rollout-context-metrics';
 import { TrafficRouterFactory, type TrafficWeights } from './traffic';
+import { ALERT_NAMES } from '../workflows/contract';
 import type {
   AlertInput,
   AnalyseCanaryInput,
@@ -51,8 +52,8 @@ export interface ActivityDeps {
   now?: () => number;
 }
 
-/** The name of the alert the workflow sends when it rolls back. */
-export const ROLLBACK_ALERT_NAME = 'CanaryRolledBack';
+/** The name of the alert the workflow sends when it rolls back (kept for importers; the contract owns it). */
+export const ROLLBACK_ALERT_NAME = ALERT_NAMES.rolledBack;
 
 /** Creates the activity implementations; register the result on the worker as `activities`. */
 export function createActivities(deps: ActivityDeps): RolloutActivities {

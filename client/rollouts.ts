@@ -3,6 +3,7 @@
  * API are thin layers over it. It validates specs before anything reaches Temporal, turns Temporal's
  * errors into the ones in `./errors`, and hides workflow ids behind `normalizeRolloutId`.
  */
+import { canaryRollout } from '../workflows/canary-rollout';
 import {
   Client,
   Connection,
@@ -220,7 +221,7 @@ export class RolloutClient {
     if (key !== undefined) memo[MEMO_IDEMPOTENCY_KEY] = key;
     if (options.requestHash !== undefined) memo[MEMO_REQUEST_HASH] = options.requestHash;
     try {
-      const handle = await this.temporal.workflow.start(WORKFLOW_TYPE, {
+      const handle = await this.temporal.workflow.start(canaryRollout, {
         args: [input],
         taskQueue: TASK_QUEUE,
         workflowId: rolloutId,
