@@ -27,6 +27,7 @@ import { stackDown, stackUp } from '../../scripts/stack/lifecycle';
 import { STACK_PARTS, type StackContext } from '../../scripts/stack/parts';
 import { isAlive, runningPid, tailLog } from '../../scripts/stack/processes';
 import { haproxyCommand } from '../../scripts/stack/readiness';
+import { describeServerState, parseServersStateAnswer, serverState } from '../../activities/traffic/haproxy-server-state';
 import { freePorts } from '../../scripts/temporal-server';
 
 /** Parts that can be stopped, killed and started again on their own. */
@@ -107,6 +108,10 @@ export interface Stack {
   setFault(instance: DemoInstance, fault: DemoFault): Promise<void>;
   stats(instance: DemoInstance): Promise<DemoStats>;
   haproxyWeights(): Promise<HaproxyWeights>;
+  /** Sends one command to HAProxy's runtime API (admin level) and returns its answer, e.g. `set weight checkout/canary 0`. */
+  haproxy(command: string): Promise<string>;
+  /** HAProxy's state of an instance's server as `show servers state` has it: `UP`, `DOWN`, `UP, MAINT (admin_state 1)`... */
+  haproxyServerState(instance: DemoInstance): Promise<string>;
   /** Polls `probe` until it returns something other than undefined/false; throws with log tails on timeout. */
   waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs?: number, intervalMs?: number): Promise<T>;
   /**
@@ -283,6 +288,13 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     return { stable, canary };
   };
 
+  const haproxy = (command: string): Promise<string> => haproxyCommand(rtHost, Number(rtPort), command);
+  const haproxyServerState = async (instance: DemoInstance): Promise<string> => {
+    const command = `show servers state ${backend}`;
+    const states = parseServersStateAnswer(command, backend, await haproxy(command));
+    return describeServerState(serverState(states, backend, instance === 'stable' ? stableServer : canaryServer));
+  };
+
   const waitFor = async <T>(
     what: string,
     probe: () => T | undefined | false | Promise<T | undefined | false>,
@@ -372,6 +384,8 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     setFault,
     stats,
     haproxyWeights,
+    haproxy,
+    haproxyServerState,
     waitFor,
     waitForStatus,
     alerts,
