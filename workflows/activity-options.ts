@@ -13,7 +13,7 @@ const nonRetryableErrorTypes = [...NON_RETRYABLE_ERROR_TYPES];
  * How long a rollback's traffic move waits for stable to be UP before it reports failure. Short,
  * so that a DOWN stable turns the rollout `stuck` and alerts within seconds; the workflow keeps retrying.
  */
-export const ROLLBACK_SERVER_UP_TIMEOUT_MS = 3_000;
+export const ROLLBACK_SERVER_UP_TIMEOUT_MS = 2_000;
 
 /** The profiles; every activity is reachable through each, the names say which to use for what. */
 export interface RolloutActivityProfiles {

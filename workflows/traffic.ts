@@ -78,7 +78,7 @@ export async function drainToStable(r: Rollout, acts: RolloutActivityProfiles, r
         ...(force ? { force: true } : {}),
       });
       if (weight !== r.weight || r.data.timeline.length === 0) {
-        r.recordWeight(weight, force ? `forced drain: ${r.data.forceDrain}` : `back to stable: ${reason}`);
+        r.recordWeight(weight, force ? `forced drain: ${r.data.forceDrain}` : reason);
       }
       r.clearStuck();
       return { drained: true, forced: force };

@@ -391,7 +391,7 @@ describe('safe paths on the real stack', { timeout: 420_000 }, () => {
     const lastDrain = allDrains.at(-1);
     const first = allDrains[0]?.scheduledAtMs ?? 0;
     measured(
-      `[stuck] drain activities (2 attempts of ≤3 s each) scheduled at +s: ${allDrains.map((d) => ((d.scheduledAtMs - first) / 1000).toFixed(1)).join(', ')}` +
+      `[stuck] drain activities (2 attempts of ≤2 s each) scheduled at +s: ${allDrains.map((d) => ((d.scheduledAtMs - first) / 1000).toFixed(1)).join(', ')}` +
         `; the last one completed ${lastDrain?.completedAtMs !== undefined ? ms(first, lastDrain.completedAtMs) : 'never'} after the first`,
     );
     assert.ok(terminate && lastDrain && terminate.scheduledAtMs >= (lastDrain.completedAtMs ?? Infinity), 'canary terminated after the drain succeeded');
