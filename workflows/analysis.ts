@@ -274,10 +274,8 @@ export function evaluate(
       .filter((c) => c.outcome === 'no_data' || c.outcome === 'insufficient_samples')
       .map((c) => (c.outcome === 'no_data' ? c.check : `${c.check}: ${c.detail ?? 'too few requests'}`))
       .join(', ');
-    decision = {
-      action: 'no_data_limit',
-      reason: `no data or too few requests for ${noDataStreak} consecutive analyses (${missing})`,
-    };
+    const what = checks.some((c) => c.outcome === 'insufficient_samples') ? 'no data or too few requests' : 'no data';
+    decision = { action: 'no_data_limit', reason: `${what} for ${noDataStreak} consecutive analyses (${missing})` };
   }
   return { checks, decision, blocked, newWarnings, noDataStreak };
 }

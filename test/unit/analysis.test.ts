@@ -84,4 +84,44 @@ describe('analysis rules', () => {
     const r = evaluate(spec, rules, samplesFor(20, bad), [], 0, 't');
     assert.equal(r.decision.action, 'immediate_rollback');
   });
+
+  it('asks for the canary request count of every window whose checks need a minimum', () => {
+    const queries = queriesFor(buildRules(spec, gate, 20));
+    const counted = queries.filter((q) => q.metric === 'request_count' && q.target === 'canary').map((q) => q.windowMs);
+    const needing = new Set(buildRules(spec, gate, 20).filter((r) => r.minRequests > 0).map((r) => r.windowMs));
+    assert.deepEqual(new Set(counted), needing);
+    assert.ok(needing.size > 0);
+  });
+
+  it('a passing value on too few requests is insufficient_samples with the count, blocks, and is never a pass', () => {
+    const rules = buildRules(spec, gate, 20);
+    const few = (s: MetricSample): MetricSample => (s.metric === 'request_count' ? { ...s, value: 12 } : s);
+    let r = evaluate(spec, rules, samplesFor(20, few), [], 0, 't');
+    const errorRate = r.checks.find((c) => c.check === 'error_rate.critical');
+    assert.deepEqual([errorRate?.outcome, errorRate?.requests, errorRate?.minRequests], ['insufficient_samples', 12, 50]);
+    assert.equal(r.checks.find((c) => c.check === 'cpu_usage.threshold')?.outcome, 'pass', 'no minimum for CPU');
+    assert.equal(r.blocked, true);
+    r = evaluate(spec, rules, samplesFor(20, few), r.checks, r.noDataStreak, 't');
+    r = evaluate(spec, rules, samplesFor(20, few), r.checks, r.noDataStreak, 't');
+    assert.equal(r.decision.action, 'no_data_limit');
+    assert.match(r.decision.action === 'no_data_limit' ? r.decision.reason : '', /too few requests for 3 consecutive analyses.*12 canary requests/);
+  });
+
+  it('a failing value needs no minimum of requests: rolling back is the safe direction', () => {
+    const rules = buildRules(spec, gate, 20);
+    const bad = (s: MetricSample): MetricSample =>
+      s.metric === 'request_count' ? { ...s, value: 3 } : s.metric === 'error_rate' && s.target === 'canary' ? { ...s, value: 0.5 } : s;
+    const r = evaluate(spec, rules, samplesFor(20, bad), [], 0, 't');
+    assert.equal(r.decision.action, 'immediate_rollback');
+  });
+
+  it('+Inf breaches an upper bound (shown as null with the reason), never no data', () => {
+    const rules = buildRules(spec, gate, 20);
+    const inf = (s: MetricSample): MetricSample =>
+      s.metric === 'p99_latency' && s.target === 'canary' ? { ...s, status: 'infinite', sign: 1, value: undefined, detail: '+Inf' } : s;
+    const r = evaluate(spec, rules, samplesFor(20, inf), [], 0, 't');
+    const p99 = r.checks.find((c) => c.check === 'p99_latency.threshold');
+    assert.deepEqual([p99?.outcome, p99?.value, p99?.detail], ['breach', null, '+Inf']);
+    assert.equal(r.noDataStreak, 0);
+  });
 });
