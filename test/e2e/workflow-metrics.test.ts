@@ -74,7 +74,7 @@ describe('workflow metrics on the SDK exporter', () => {
     const result = await handle.result();
     assert.equal(result.outcome, 'promoted', result.reason);
 
-    const analyses = readRecordedCalls(callsFile).filter((c) => c.activity === 'queryMetrics').length;
+    const analyses = readRecordedCalls(callsFile).filter((c) => c.activity === 'analyseCanary').length;
     assert.ok(analyses >= 3, `expected an analysis per traffic phase, got ${analyses}`);
 
     // The exporter reads the counter when scraped; the last workflow task may still be reporting.
