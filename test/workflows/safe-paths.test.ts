@@ -285,6 +285,29 @@ describe('every operator action is honoured, acknowledged and visible', () => {
     assert.equal(status.finalWeight, 0);
   });
 
+  it('an immediate trigger during a paused gradual rollback still rolls back at once', async () => {
+    const world = new FakeWorld();
+    let critical = false;
+    world.metric = (q, weight) => {
+      if (q.target !== 'canary') return HEALTHY[q.metric];
+      if (q.metric === 'task_success_rate' && weight >= 40) return 0.95;
+      if (q.metric === 'error_rate' && critical) return 0.2;
+      return HEALTHY[q.metric];
+    };
+    const run = await runRollout(env, seedSpec(), {
+      world,
+      drive: async (handle) => {
+        await waitForStatus(handle, (s) => s.state === 'rolling_back' && s.weight === 20, { stepMs: 9_700, maxSteps: 400 });
+        await handle.executeUpdate(pauseUpdate, { args: [{ reason: 'hold it' }] });
+        critical = true;
+      },
+    });
+    assert.equal(run.result.outcome, 'rolled_back');
+    assert.match(run.result.reason, /error_rate/);
+    assert.deepEqual(run.timeline.slice(-2).map((t) => t.weight), [20, 0]);
+    assert.match(run.timeline.at(-1)?.reason ?? '', /^immediate rollback: /);
+  });
+
   it('updates answer accepted or refused with a reason, and the audit trail records both', async () => {
     const run = await runRollout(env, seedSpec(), {
       drive: async (handle) => {
