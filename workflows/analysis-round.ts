@@ -18,7 +18,8 @@ import { reconcileTraffic } from './traffic';
 export async function runAnalysis(r: Rollout, acts: RolloutActivityProfiles, gate: StepGate | null): Promise<void> {
   const { spec } = r;
   const d = r.data;
-  const rules = buildRules(spec, gate, d.weight);
+  const sinceDeployMs = d.deployedAtMs === undefined || d.deployedAtMs === null ? undefined : Date.now() - d.deployedAtMs;
+  const rules = buildRules(spec, gate, d.weight, sinceDeployMs);
   let round: AnalyseCanaryResult;
   try {
     round = await acts.analysis.analyseCanary({

@@ -55,14 +55,20 @@ export interface AnalysisResult {
 /**
  * The rules for one step. The phase gate depends on the step; everything else on the spec.
  * Baseline comparisons need the stable version to carry traffic, so there are none at 100%.
+ *
+ * `windowCapMs` bounds every window to the time this canary has existed: series of an earlier
+ * canary of the same version (same labels) from before this one was deployed must not be judged
+ * as this canary's (whole seconds, at least 1 s).
  */
-export function buildRules(spec: RolloutSpec, gate: StepGate | null, weight = 0): CheckRule[] {
+export function buildRules(spec: RolloutSpec, gate: StepGate | null, weight = 0, windowCapMs?: number): CheckRule[] {
   const enabled = (metric: MetricName): boolean => spec.metrics.queries[metric] != null;
   const w = spec.metrics.defaultWindowMs;
   const v = spec.validation;
   const rules: CheckRule[] = [];
+  const cap = windowCapMs === undefined ? Infinity : Math.max(1000, Math.floor(windowCapMs / 1000) * 1000);
   const add = (rule: Omit<CheckRule, 'minRequests'>): void => {
-    if (enabled(rule.metric)) rules.push({ ...rule, minRequests: minRequestsFor(spec, rule.metric) });
+    if (!enabled(rule.metric)) return;
+    rules.push({ ...rule, windowMs: Math.min(rule.windowMs, cap), minRequests: minRequestsFor(spec, rule.metric) });
   };
 
   spec.rollbackTriggers.forEach((t, i) =>

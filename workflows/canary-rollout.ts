@@ -136,6 +136,7 @@ async function deployAndCheckHealth(r: Rollout, acts: RolloutActivityProfiles): 
     r.interrupt = () => undefined;
   }
   r.data.deployed = true;
+  r.data.deployedAtMs = Date.now();
   r.setState(r.runningState());
 }
 

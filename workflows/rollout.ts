@@ -45,6 +45,8 @@ export interface RolloutData {
   startedAt: string;
   state: RolloutState;
   deployed: boolean;
+  /** When this canary finished deploying; analysis windows never reach back before it. */
+  deployedAtMs?: number | null;
   paused: boolean;
   step: number;
   stepStarted: boolean;
@@ -317,6 +319,7 @@ function freshData(): RolloutData {
     startedAt: new Date().toISOString(),
     state: 'deploying',
     deployed: false,
+    deployedAtMs: null,
     paused: false,
     step: 0,
     stepStarted: false,

@@ -79,4 +79,23 @@ describe('immediate rollback on the real stack', { timeout: 360_000 }, () => {
     const stable = await stack.stats('stable');
     assert.equal(stable.version, 'v1');
   });
+
+  test('the same canary version rolled out again right away is judged on its own series, not the faulty one before it', { timeout: 120_000 }, async () => {
+    // The rolled-back canary's errors are still inside a 10 s window when the next canary of the
+    // same version (same labels, same scrape target) takes traffic; windows are bounded to the
+    // time since this canary was deployed, so they are not counted against it.
+    const endedAt = performance.now();
+    const spec = stack.spec({
+      trafficControl: {
+        phases: [
+          { name: 'initial_canary', percentage: 5, duration: '6s', errorThreshold: '1%', latencyThreshold: '200ms' },
+          { name: 'full_rollout', incrementSize: 95, intervalSeconds: 2, maxErrorRate: '1%' },
+        ],
+      },
+    });
+    await stack.client.start(spec);
+    const result = await stack.client.result(stack.service);
+    console.log(`\nmeasured: the same version rolled out again right after the rollback: ${result.outcome} in ${((performance.now() - endedAt) / 1000).toFixed(1)} s\n`);
+    assert.equal(result.outcome, 'promoted', `${result.outcome}: ${result.reason}`);
+  });
 });

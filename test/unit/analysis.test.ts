@@ -124,4 +124,13 @@ describe('analysis rules', () => {
     assert.deepEqual([p99?.outcome, p99?.value, p99?.detail], ['breach', null, '+Inf']);
     assert.equal(r.noDataStreak, 0);
   });
+
+  it('bounds every window to the time since the canary was deployed, in whole seconds, at least 1 s', () => {
+    const uncapped = buildRules(spec, gate, 20);
+    const capped = buildRules(spec, gate, 20, 61_700);
+    assert.ok(uncapped.some((r) => r.windowMs > 61_000));
+    assert.ok(capped.every((r) => r.windowMs <= 61_000));
+    assert.ok(queriesFor(capped).every((q) => q.windowMs <= 61_000));
+    assert.ok(buildRules(spec, gate, 20, 200).every((r) => r.windowMs === 1_000));
+  });
 });
