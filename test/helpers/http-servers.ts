@@ -40,3 +40,15 @@ export async function startHttpServer(
       }),
   };
 }
+
+/** Serves a prom-client registry as a scrape target on 127.0.0.1:0; `address` is `host:port` for Prometheus. */
+export async function serveRegistry(registry: {
+  metrics(): Promise<string>;
+  contentType: string;
+}): Promise<{ address: string; stop(): Promise<void> }> {
+  const server = await startHttpServer('', (_req, res) => {
+    // node:http ignores a handler's promise; a registry failure still surfaces as an unhandled rejection.
+    void registry.metrics().then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body));
+  });
+  return { address: `127.0.0.1:${server.port}`, stop: () => server.stop() };
+}

@@ -5,7 +5,6 @@
  * Abort: deployCanary and checkCanaryHealth heartbeat while they wait and stop on cancellation.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -21,7 +20,7 @@ import type { AnalyseCanaryInput, AnalyseCanaryResult, MetricQuery } from '../..
 import type { RolloutSpec } from '../../rollout-spec/types';
 import { freePort } from '../helpers/free-port';
 import { startStableCanarySplit, type StableCanarySplit } from '../helpers/haproxy';
-import { startHttpServer, type TestHttpServer } from '../helpers/http-servers';
+import { startHttpServer, type TestHttpServer, serveRegistry } from '../helpers/http-servers';
 import { startPrometheus, waitForQuery, type PrometheusHandle } from '../helpers/prometheus';
 import { rolloutSpec } from '../helpers/rollout-spec';
 
@@ -75,14 +74,7 @@ async function startTarget(): Promise<{ address: string; stop(): Promise<void> }
   const gauge = new Gauge({ name: 'task_success_rate', help: 'x', labelNames: ['service', 'version'], registers: [registry] });
   gauge.set({ service: 'checkout', version: 'v2' }, 0.97);
   gauge.set({ service: 'checkout', version: 'v1' }, 0.99);
-  const server = http.createServer((_req, res) => {
-    void registry.metrics().then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    stop: () => new Promise<void>((r) => server.close(() => r())),
-  };
+  return serveRegistry(registry);
 }
 
 describe('analyseCanary with a real Prometheus and a real HAProxy', () => {

@@ -6,8 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,6 +22,7 @@ import type { MetricName, RolloutSpec } from '../../rollout-spec/types';
 import { NON_RETRYABLE_ERROR_TYPES } from '../../workflows/contract';
 import { freePort } from '../helpers/free-port';
 import { startPrometheus, waitForQuery, type PrometheusHandle } from '../helpers/prometheus';
+import { serveRegistry } from '../helpers/http-servers';
 import { rolloutSpec } from '../helpers/rollout-spec';
 
 const SEL = 'service="{{service}}",{{versionLabel}}="{{version}}"';
@@ -45,14 +44,7 @@ async function startService(): Promise<{ address: string; stop(): Promise<void> 
   tasks.set({ service: 'checkout', version: 'v1' }, 0.99);
   const cache = new Gauge({ name: 'cache_hit_rate', help: 'c', labelNames: labels, registers: [registry] });
   cache.set({ service: 'checkout', version: 'v2' }, 0.9);
-  const server = http.createServer((_req, res) => {
-    void registry.metrics().then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    stop: () => new Promise<void>((r) => server.close(() => r())),
-  };
+  return serveRegistry(registry);
 }
 
 /** The problems by metric, for assertions that read like the report. */

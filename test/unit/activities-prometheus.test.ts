@@ -3,8 +3,6 @@
  * classification (ok, no_data, not_a_number, multiple_series, error) comes from a real response.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
@@ -15,7 +13,7 @@ import { classifyResponse } from '../../activities/metrics/prometheus-client';
 import type { AnalyseCanaryResult, MetricQuery, MetricSample } from '../../activities/types';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import { freePort } from '../helpers/free-port';
-import { startHttpServer } from '../helpers/http-servers';
+import { startHttpServer, serveRegistry } from '../helpers/http-servers';
 import { startPrometheus, waitForQuery, type PrometheusHandle } from '../helpers/prometheus';
 import { rolloutSpec } from '../helpers/rollout-spec';
 
@@ -43,15 +41,7 @@ async function startTarget() {
   const agent = gauge('agent_health_score');
   agent.set({ service: 'checkout', version: 'v2', pod: 'a' }, 0.96);
   agent.set({ service: 'checkout', version: 'v2', pod: 'b' }, 0.98);
-  const server = http.createServer((_req, res) => {
-    // node:http ignores a handler's promise; a registry failure still surfaces as an unhandled rejection.
-    void registry.metrics().then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    stop: () => new Promise<void>((r) => server.close(() => r())),
-  };
+  return serveRegistry(registry);
 }
 
 function specWith(prometheusUrl: string, queries: Record<string, string | null> = {}, queryTimeout = '5s'): RolloutSpec {
