@@ -58,6 +58,27 @@ export const trafficSchema = z
 // Platform
 // ---------------------------------------------------------------------------------------------
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Worker environment variables a platform's child processes get when the spec names none. The
+ * platforms apply it (a spec without `passEnv`, e.g. from an older workflow history, gets the same).
+ */
+export const DEFAULT_PASS_ENV: readonly string[] = Object.freeze(['PATH', 'HOME', 'LANG', 'TZ']);
+
+const passEnv = z
+  .array(z.string().regex(ENV_NAME, 'must be an environment variable name (letters, digits, "_")'))
+  .optional()
+  .meta({ default: [...DEFAULT_PASS_ENV] })
+  .describe(
+    'Names of the worker environment variables the started processes get (those set in the worker). ' +
+      'Nothing else of the worker environment reaches them (it holds secrets: HMAC keys, webhook ' +
+      'secrets, the Temporal API key); `env` adds explicit values.',
+  );
+
+const explicitEnv = (description: string) =>
+  z.record(z.string().regex(ENV_NAME, 'must be an environment variable name'), z.string()).optional().describe(description);
+
 const processPlatform = strict({
   kind: z.literal('process').describe('Selects this variant.'),
   command: argv('Command line starting one instance; `{{version}}` and `{{port}}` are substituted.').superRefine(
@@ -76,10 +97,8 @@ const processPlatform = strict({
     },
   ),
   cwd: z.string().min(1).optional().describe('Working directory of the instances.'),
-  env: z
-    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), z.string())
-    .optional()
-    .describe('Extra environment variables of the instances.'),
+  env: explicitEnv('Extra environment variables of the instances (they win over `passEnv`).'),
+  passEnv,
   stablePort: port('Port of the stable instance.'),
   canaryPort: port('Port of the canary instance.'),
   healthPath: z
@@ -107,6 +126,8 @@ const commandPlatform = strict({
   promote: argv('Command that makes the canary the new stable.'),
   terminate: argv('Command that stops the canary.'),
   timeout: durationField('Timeout of each command.').prefault('5m'),
+  env: explicitEnv('Extra environment variables of the commands (they win over `passEnv`).'),
+  passEnv,
 })
   .transform(({ timeout, ...rest }) => ({ ...rest, timeoutMs: timeout }))
   .describe('Run external commands for each platform operation.');

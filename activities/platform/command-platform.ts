@@ -6,6 +6,7 @@ import type { PlatformTarget } from '../../rollout-spec/types';
 import { ConfigError } from '../errors';
 import type { HealthResult } from '../types';
 import { renderArgv } from './argv-template';
+import { childEnv } from './child-env';
 import type { CanaryPlatform, PlatformCall } from './platform';
 import { pollHealth } from './poll-health';
 import { runCommand, runCommandOrThrow } from './run-command';
@@ -14,6 +15,10 @@ type CommandTarget = Extract<PlatformTarget, { kind: 'command' }>;
 
 /** Options of the command platform. */
 export interface CommandPlatformOptions {
+  /**
+   * The worker environment. Commands get only the variables `platform.passEnv` names from it
+   * (default PATH, HOME, LANG, TZ), with `platform.env` over them; never the rest (its secrets).
+   */
   env: Readonly<Record<string, string | undefined>>;
   healthIntervalMs?: number;
 }
@@ -70,7 +75,7 @@ export class CommandPlatform implements CanaryPlatform {
   private commandOptions(call: PlatformCall, target: CommandTarget, field: string) {
     return {
       timeoutMs: target.timeoutMs,
-      env: { ...this.options.env },
+      env: childEnv({ workerEnv: this.options.env, passEnv: target.passEnv, env: target.env, field: 'platform' }),
       signal: call.signal,
       heartbeat: call.heartbeat,
       field,

@@ -12,6 +12,8 @@ export { CommandPlatform } from './command-platform';
 export { WebhookPlatform } from './webhook-platform';
 export { startInstance, stopInstance, readInstanceState, isInstanceRunning } from './local-process';
 export type { InstanceState, StartInstanceOptions } from './local-process';
+export { childEnv, DEFAULT_PASS_ENV } from './child-env';
+export type { ChildEnvSources } from './child-env';
 
 /** What the platforms need from the worker. */
 export interface PlatformDeps {

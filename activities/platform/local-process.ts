@@ -92,6 +92,7 @@ export interface StartInstanceOptions {
   version: string;
   port: number;
   cwd?: string;
+  /** The instance's whole environment (nothing is inherited from the worker); see `childEnv`. */
   env: Record<string, string | undefined>;
   stateFile: string;
   logFile: string;

@@ -9,6 +9,7 @@ import { ConfigError, ProcessControlError } from '../errors';
 import { SAFE_LABEL_VALUE } from '../../rollout-spec/queries';
 import type { HealthResult } from '../types';
 import { renderArgv } from './argv-template';
+import { childEnv } from './child-env';
 import {
   isInstanceRunning,
   logTail,
@@ -24,7 +25,10 @@ type ProcessTarget = Extract<PlatformTarget, { kind: 'process' }>;
 
 /** Options of the process platform. */
 export interface ProcessPlatformOptions {
-  /** Environment every instance inherits (spec `platform.env` is merged over it). */
+  /**
+   * The worker environment. Instances get only the variables `platform.passEnv` names from it
+   * (default PATH, HOME, LANG, TZ), with `platform.env` over them; never the rest (its secrets).
+   */
   env: Readonly<Record<string, string | undefined>>;
   fetch: typeof fetch;
   /** SIGTERM → SIGKILL grace period (ms). */
@@ -146,7 +150,7 @@ export class ProcessPlatform implements CanaryPlatform {
       version,
       port,
       cwd: target.cwd,
-      env: { ...this.options.env, ...target.env },
+      env: childEnv({ workerEnv: this.options.env, passEnv: target.passEnv, env: target.env, field: 'platform' }),
       stateFile: stateFileFor(target.stateDir, call.spec.service, slot),
       logFile: path.join(target.stateDir, `${call.spec.service}-${slot}.log`),
       signal: call.signal,

@@ -5,7 +5,11 @@ import { ConfigError, PlatformCommandError } from '../errors';
 /** Options of {@link runCommand}. */
 export interface RunCommandOptions {
   timeoutMs: number;
-  env?: Record<string, string | undefined>;
+  /**
+   * The command's whole environment (required: an absent env would make it inherit the worker's,
+   * secrets included). Build it with `childEnv`.
+   */
+  env: Record<string, string | undefined>;
   signal?: AbortSignal;
   heartbeat?: (details?: unknown) => void;
   heartbeatEveryMs?: number;

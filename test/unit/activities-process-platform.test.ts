@@ -22,7 +22,8 @@ import { freePort } from '../helpers/free-port';
 import { rolloutSpec } from '../helpers/rollout-spec';
 
 // A service that answers with its version, serves /healthz after HEALTH_DELAY_MS, and has a
-// child process (to prove the whole group is stopped).
+// child process (to prove the whole group is stopped). With ENV_DUMP_FILE it writes its whole
+// environment there before it listens (so a healthy instance has written it).
 const SERVICE = `
 const http = require('node:http');
 const { spawn } = require('node:child_process');
@@ -32,6 +33,7 @@ if (process.env.IGNORE_SIGTERM) process.on('SIGTERM', () => {});
 if (process.env.CRASH) process.exit(3);
 const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
 require('node:fs').writeFileSync(process.env.CHILD_PID_FILE + '.' + port, String(child.pid));
+if (process.env.ENV_DUMP_FILE) require('node:fs').writeFileSync(process.env.ENV_DUMP_FILE, JSON.stringify(process.env));
 http.createServer((req, res) => {
   if (req.url === '/healthz') return res.writeHead(Date.now() >= readyAt ? 200 : 503).end();
   res.end(version);
@@ -178,6 +180,67 @@ describe('process platform', () => {
     await env.run(activities.terminateCanary, input);
     assert.ok(await waitDead(state!.pid, 100));
     assert.ok(Date.now() - started >= 450, 'waited the grace period first');
+  });
+
+  describe('environment of the instances', () => {
+    // A worker environment with the secrets a real worker holds.
+    const workerEnv = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: '/home/phoenix-test',
+      LANG: 'C.UTF-8',
+      TZ: 'Europe/Berlin',
+      PHOENIX_API_HMAC_SECRET: 's3cret-hmac-for-tests',
+      SOME_WEBHOOK_SECRET: 's3cret-webhook-for-tests',
+      TEMPORAL_API_KEY: 's3cret-temporal-key',
+      PHOENIX_PASSED: 'passed-through',
+    };
+    const withWorkerEnv = () =>
+      createActivities({ logger, registry: new Registry(), env: workerEnv, stopGraceMs: 500, healthIntervalMs: 100 });
+
+    async function deployAndReadEnv(
+      service: string,
+      passEnv?: string[],
+      extraEnv: Record<string, string> = {},
+    ): Promise<Record<string, string>> {
+      const dump = path.join(dir, `${service}-env.json`);
+      const spec = await specFor({ ENV_DUMP_FILE: dump, ...extraEnv }, service);
+      if (passEnv) Object.assign(spec.platform, { passEnv });
+      const activities = withWorkerEnv();
+      const input = { rolloutId: `rollout-${service}`, spec };
+      try {
+        await new MockActivityEnvironment(undefined, quiet).run(activities.deployCanary, input);
+        const health: HealthResult = await new MockActivityEnvironment({ startToCloseTimeoutMs: 30_000 }, quiet).run(
+          activities.checkCanaryHealth,
+          input,
+        );
+        assert.equal(health.healthy, true, health.detail);
+        return JSON.parse(await readFile(dump, 'utf8')) as Record<string, string>;
+      } finally {
+        await new MockActivityEnvironment(undefined, quiet).run(activities.terminateCanary, input);
+      }
+    }
+
+    it('by default: PATH, HOME, LANG, TZ and the spec env; none of the worker secrets', async () => {
+      const env = await deployAndReadEnv('envdefault');
+      assert.equal(env.PATH, workerEnv.PATH);
+      for (const secret of ['PHOENIX_API_HMAC_SECRET', 'SOME_WEBHOOK_SECRET', 'TEMPORAL_API_KEY']) {
+        assert.equal(env[secret], undefined, `${secret} reached the instance`);
+      }
+      assert.doesNotMatch(JSON.stringify(env), /s3cret/);
+      assert.deepEqual(Object.keys(env).sort(), ['CHILD_PID_FILE', 'ENV_DUMP_FILE', 'HOME', 'LANG', 'PATH', 'TZ']);
+      assert.deepEqual([env.HOME, env.LANG, env.TZ], [workerEnv.HOME, workerEnv.LANG, workerEnv.TZ]);
+    });
+
+    it('passEnv replaces the default list; names unset in the worker are skipped; spec env wins', async () => {
+      const env = await deployAndReadEnv('envlisted', ['PATH', 'PHOENIX_PASSED', 'TZ', 'PHOENIX_NOT_SET_ANYWHERE'], { TZ: 'UTC' });
+      assert.equal(env.PATH, workerEnv.PATH);
+      assert.equal(env.PHOENIX_PASSED, 'passed-through');
+      assert.equal(env.TZ, 'UTC', 'platform.env wins over a passed variable');
+      assert.equal(env.HOME, undefined, 'not listed, so not passed');
+      assert.equal(env.PHOENIX_API_HMAC_SECRET, undefined);
+      assert.equal(env.SOME_WEBHOOK_SECRET, undefined);
+      assert.ok(!('PHOENIX_NOT_SET_ANYWHERE' in env));
+    });
   });
 
   it('classifies start failures: crash → retryable, missing executable → non-retryable', async () => {

@@ -4,7 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
@@ -158,6 +161,79 @@ describe('command platform', () => {
     const err = await failure(env.run(activities.terminateCanary, input));
     assert.deepEqual([err.type, err.nonRetryable], ['PlatformCommandError', false]);
     assert.match(err.message, /exited with 4.*boom from terminate/);
+  });
+
+  describe('environment of the commands', () => {
+    let dir: string;
+    before(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'phoenix-command-env-'));
+    });
+    after(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+    // A worker environment with the secrets a real worker holds.
+    const workerEnv = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: '/home/phoenix-test',
+      LANG: 'C.UTF-8',
+      TZ: 'Europe/Berlin',
+      PHOENIX_API_HMAC_SECRET: 's3cret-hmac-for-tests',
+      SOME_WEBHOOK_SECRET: 's3cret-webhook-for-tests',
+      TEMPORAL_API_KEY: 's3cret-temporal-key',
+      PHOENIX_PASSED: 'passed-through',
+    };
+    // Each command writes its whole environment to the file named by its argument.
+    const dumpEnv = (file: string) => [node, '-e', 'require("node:fs").writeFileSync(process.argv[1], JSON.stringify(process.env))', file];
+
+    async function runAll(name: string, platform: Record<string, unknown>): Promise<Record<string, Record<string, string>>> {
+      const file = (step: string) => path.join(dir, `${name}-${step}.json`);
+      const spec = rolloutSpec({
+        platform: {
+          kind: 'command',
+          deploy: dumpEnv(file('deploy')),
+          healthCheck: dumpEnv(file('health')),
+          promote: dumpEnv(file('promote')),
+          terminate: dumpEnv(file('terminate')),
+          timeout: '10s',
+          ...platform,
+        },
+      });
+      const activities = activitiesWith(workerEnv);
+      const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 20_000 }, quiet);
+      const input = { rolloutId: 'rollout-checkout', spec };
+      await env.run(activities.deployCanary, input);
+      const health: HealthResult = await env.run(activities.checkCanaryHealth, input);
+      assert.equal(health.healthy, true, health.detail);
+      await env.run(activities.promoteCanary, input);
+      await env.run(activities.terminateCanary, input);
+      const out: Record<string, Record<string, string>> = {};
+      for (const step of ['deploy', 'health', 'promote', 'terminate']) {
+        out[step] = JSON.parse(await readFile(file(step), 'utf8')) as Record<string, string>;
+      }
+      return out;
+    }
+
+    it('by default: PATH, HOME, LANG, TZ only; none of the worker secrets', async () => {
+      for (const [step, env] of Object.entries(await runAll('default', {}))) {
+        assert.equal(env.PATH, workerEnv.PATH, step);
+        for (const secret of ['PHOENIX_API_HMAC_SECRET', 'SOME_WEBHOOK_SECRET', 'TEMPORAL_API_KEY']) {
+          assert.equal(env[secret], undefined, `${secret} reached the ${step} command`);
+        }
+        assert.doesNotMatch(JSON.stringify(env), /s3cret/, step);
+        assert.deepEqual(Object.keys(env).sort(), ['HOME', 'LANG', 'PATH', 'TZ'], step);
+      }
+    });
+
+    it('passEnv replaces the default list; platform.env adds values and wins', async () => {
+      const all = await runAll('listed', { passEnv: ['PATH', 'PHOENIX_PASSED', 'TZ', 'PHOENIX_NOT_SET'], env: { TZ: 'UTC', DEPLOY_TARGET: 'eu-1' } });
+      for (const [step, env] of Object.entries(all)) {
+        assert.deepEqual(
+          env,
+          { PATH: workerEnv.PATH, PHOENIX_PASSED: 'passed-through', TZ: 'UTC', DEPLOY_TARGET: 'eu-1' },
+          `environment of the ${step} command`,
+        );
+      }
+    });
   });
 
   it('kills a command at its timeout and reports unhealthy at the deadline', async () => {

@@ -403,6 +403,16 @@ describe('validation errors', () => {
     hasIssue(proc, 'platform.canaryPort', /must differ from stablePort/);
     hasIssue(proc, 'platform.healthPath', /must start with "\/"/);
     hasIssue(
+      issuesOf(withOverrides({ platform: { kind: 'process', command: ['x'], stablePort: 1, canaryPort: 2, passEnv: ['PATH', 'NOT-A-NAME'] } })),
+      'platform.passEnv[1]',
+      /environment variable name/,
+    );
+    hasIssue(
+      issuesOf(withOverrides({ platform: { kind: 'command', deploy: ['x'], healthCheck: ['x'], promote: ['x'], terminate: ['x'], env: { 'A=B': 'c' } } })),
+      'platform.env.A=B',
+      /environment variable name/,
+    );
+    hasIssue(
       issuesOf(withOverrides({ traffic: { kind: 'webhook', url: 'http://127.0.0.1/x', secretEnv: 'not-an-env' } })),
       'traffic.secretEnv',
       /environment variable name/,

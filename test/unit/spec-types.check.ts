@@ -95,6 +95,8 @@ type PlatformTarget =
       command: string[];
       cwd?: string;
       env?: Record<string, string>;
+      /** Added: worker environment variables the instances get (platform default PATH, HOME, LANG, TZ). */
+      passEnv?: string[];
       stablePort: number;
       canaryPort: number;
       /** Path polled for health on the canary, e.g. `/healthz`. */
@@ -109,6 +111,10 @@ type PlatformTarget =
       promote: string[];
       terminate: string[];
       timeoutMs: number;
+      /** Added: explicit environment of the commands. */
+      env?: Record<string, string>;
+      /** Added: worker environment variables the commands get (platform default PATH, HOME, LANG, TZ). */
+      passEnv?: string[];
     }
   | {
       kind: 'webhook';
