@@ -67,7 +67,7 @@ export default tseslint.config(
   },
   {
     // Library code runs inside the worker, the API server or the client library: it logs through pino.
-    files: ['activities/**', 'workflows/**', 'worker/**', 'rollout-spec/**', 'client/rollouts.ts', 'client/api/**'],
+    files: ['activities/**', 'workflows/**', 'worker/**', 'rollout-spec/**', 'catalog/**', 'client/rollouts.ts', 'client/api/**'],
     rules: { 'no-console': 'error' },
   },
   {

@@ -13,6 +13,7 @@ import { preflightMetricQueries } from './metrics/preflight';
 import type { SharedDeadline } from './metrics/prometheus-client';
 import { runMetricQueries, type QueryLimit } from './metrics/run-queries';
 import { PlatformFactory, type PlatformCall } from './platform';
+import { createResolveRollout, type TargetPolicy } from './resolve-rollout';
 import { WAIT_HEARTBEAT_MS } from './platform/poll-health';
 import { checkContext, RolloutContextMetrics } from './rollout-context-metrics';
 import { TrafficRouterFactory, type TrafficWeights } from './traffic';
@@ -41,6 +42,8 @@ export interface ActivityDeps {
   fetch?: typeof fetch;
   /** The worker environment: webhook secrets and the environment of started processes. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Where rollout targets may come from (default: no catalog, no inline targets). */
+  targets?: TargetPolicy;
   /** Timeout of one load balancer call (ms). */
   trafficTimeoutMs?: number;
   /** SIGTERM → SIGKILL grace for local processes (ms). */
@@ -174,6 +177,8 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
   }
 
   return {
+    resolveRollout: createResolveRollout(deps.targets ?? { allowInlineTargets: false }, deps.logger),
+
     async deployCanary(input: RolloutRef): Promise<void> {
       await run(
         'deployCanary',

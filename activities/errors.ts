@@ -206,6 +206,33 @@ export class MetricsUnavailableError extends PhoenixActivityError {
   }
 }
 
+/** Thrown when a rollout request does not resolve against the catalog (unknown service, limits, bad policy). */
+export class RolloutRequestRejectedError extends PhoenixActivityError {
+  override readonly name = 'RolloutRequestRejectedError';
+  readonly nonRetryable = true;
+  constructor(readonly issues: readonly { path: string; message: string }[]) {
+    super(`rollout request rejected: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  }
+}
+
+/** Thrown when a rollout names its own targets but the worker only runs catalog services. */
+export class InlineTargetsNotAllowedError extends PhoenixActivityError {
+  override readonly name = 'InlineTargetsNotAllowedError';
+  readonly nonRetryable = true;
+  constructor() {
+    super(
+      'this worker runs only catalog services: the rollout names its own traffic and platform targets (an inline spec); ' +
+        'start it by service name, or start the worker with PHOENIX_ALLOW_INLINE_TARGETS=true (development only)',
+    );
+  }
+}
+
+/** Thrown when the worker's catalog directory does not load. */
+export class CatalogUnavailableError extends PhoenixActivityError {
+  override readonly name = 'CatalogError';
+  readonly nonRetryable = true;
+}
+
 /**
  * Converts a Phoenix error to the `ApplicationFailure` Temporal reports to the workflow; other
  * errors (cancellation, already-converted failures, bugs) are returned unchanged.

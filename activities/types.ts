@@ -3,6 +3,7 @@
  * workflows import these types only (`import type`), never the implementations.
  */
 import type { MetricName, RolloutSpec } from '../rollout-spec/types';
+import type { RolloutRequest, TargetSource } from '../catalog/types';
 
 /** Every activity input names its rollout so logs, alerts and idempotency keys can use it. */
 export interface RolloutRef {
@@ -115,7 +116,21 @@ export interface AlertInput extends RolloutRef {
 }
 
 /** The activities a rollout workflow calls. All are idempotent. */
+/** Input of `resolveRollout`: a catalog request, or an inline spec. */
+export type ResolveRolloutInput = { rolloutId: string } & ({ request: RolloutRequest } | { spec: RolloutSpec });
+
+/** The spec a rollout runs with and where its targets came from. */
+export interface ResolvedRollout {
+  spec: RolloutSpec;
+  source: TargetSource;
+}
+
 export interface RolloutActivities {
+  /**
+   * Resolves the rollout's targets once, at its start, on the worker: a catalog request against
+   * the worker's catalog, or an inline spec if the worker allows inline targets.
+   */
+  resolveRollout(input: ResolveRolloutInput): Promise<ResolvedRollout>;
   /** Starts (or confirms running) the canary version. */
   deployCanary(input: RolloutRef): Promise<void>;
   /** Polls the canary's health until healthy or the activity times out; heartbeats. */

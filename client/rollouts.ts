@@ -21,6 +21,10 @@ import {
 } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import pino, { type Logger } from 'pino';
+import type { Catalog } from '../catalog/catalog';
+import { resolveRequest } from '../catalog/resolve';
+import type { RolloutRequest, TargetSource } from '../catalog/types';
+import { SpecValidationError } from '../rollout-spec/errors';
 import type { RolloutSpec } from '../rollout-spec/types';
 import {
   ROLLOUT_STATES,
@@ -38,7 +42,7 @@ import {
   weightSearchAttribute,
   type OperatorAck,
   type OperatorInput,
-  type RolloutInput,
+  type RolloutStartInput,
   type RolloutResult,
   type RolloutState,
   type RolloutStatus,
@@ -75,6 +79,8 @@ export const MEMO_IDEMPOTENCY_KEY = 'phoenixIdempotencyKey';
 export const MEMO_REQUEST_HASH = 'phoenixRequestHash';
 const MEMO_STABLE_VERSION = 'phoenixStableVersion';
 const MEMO_CANARY_VERSION = 'phoenixCanaryVersion';
+/** The targets the client resolved at start (JSON of a `TargetSource`), for status after the end. */
+const MEMO_TARGETS = 'phoenixTargets';
 
 /** Options of `RolloutClient.start`. */
 export interface StartOptions {
@@ -199,6 +205,27 @@ export class RolloutClient {
    */
   async start(spec: RolloutSpec, options: StartOptions = {}): Promise<StartedRollout> {
     const valid = validateRolloutSpec(spec);
+    return this.startWorkflow({ spec: valid }, valid, { kind: 'inline' }, options);
+  }
+
+  /**
+   * Starts a rollout of a catalog service. The request is resolved against `catalog` first (the
+   * copy the worker uses), so a request the worker would refuse fails here with
+   * `SpecValidationError` and no workflow starts; the worker then resolves it again, once, from
+   * its own copy, and the rollout keeps what it resolved.
+   */
+  async startFromCatalog(request: RolloutRequest, catalog: Catalog, options: StartOptions = {}): Promise<StartedRollout> {
+    const resolved = resolveRequest(catalog, request);
+    if (!resolved.ok) throw new SpecValidationError(resolved.issues, `for service ${request.service}`);
+    return this.startWorkflow({ request }, resolved.spec, resolved.source, options);
+  }
+
+  private async startWorkflow(
+    input: RolloutStartInput,
+    valid: RolloutSpec,
+    targets: TargetSource,
+    options: StartOptions,
+  ): Promise<StartedRollout> {
     const rolloutId = rolloutWorkflowId(valid.service);
     const log = this.log.child({ rolloutId });
     const key = options.idempotencyKey;
@@ -213,10 +240,10 @@ export class RolloutClient {
       }
     }
 
-    const input: RolloutInput = { spec: valid };
     const memo: Record<string, string> = {
       [MEMO_STABLE_VERSION]: valid.stable.version,
       [MEMO_CANARY_VERSION]: valid.canary.version,
+      [MEMO_TARGETS]: JSON.stringify(targets),
     };
     if (key !== undefined) memo[MEMO_IDEMPOTENCY_KEY] = key;
     if (options.requestHash !== undefined) memo[MEMO_REQUEST_HASH] = options.requestHash;
@@ -512,10 +539,21 @@ function statusFromResult(
     operatorEvents: result.operatorEvents ?? [],
     startedAt: description.startTime.toISOString(),
     continuedAsNew: result.continuedAsNew ?? 0,
+    targets: targetsFromMemo(description),
   };
 }
 
 /** Memo values written by `start` are strings; anything else (a foreign workflow) reads as empty. */
+function targetsFromMemo(description: WorkflowExecutionDescription): TargetSource | null {
+  const raw = memoString(description, MEMO_TARGETS);
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw) as TargetSource;
+  } catch {
+    return null;
+  }
+}
+
 function memoString(description: WorkflowExecutionDescription, key: string): string {
   const value = description.memo?.[key];
   return typeof value === 'string' ? value : '';

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
+import { CatalogError, loadCatalog } from '../catalog/catalog';
 
 /** A `host:port` listen address; `off` disables the listener. */
 export interface ListenAddress {
@@ -29,6 +30,11 @@ export interface WorkerConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** Prebuilt workflow bundle (production); `undefined` = bundle `workflows/` at start-up. */
   readonly workflowBundlePath?: string;
+  /**
+   * Where rollout targets come from: the operator's catalog (`PHOENIX_CATALOG_DIR`, checked at
+   * start) and whether inline specs may name their own (`PHOENIX_ALLOW_INLINE_TARGETS`, off).
+   */
+  readonly targets: { readonly catalogDir?: string; readonly allowInlineTargets: boolean };
   /** The environment handed to activities: webhook secrets are looked up in it by name. */
   readonly activityEnv: Readonly<Record<string, string | undefined>>;
 }
@@ -59,6 +65,8 @@ const envSchema = z.object({
   PHOENIX_METRICS_ADDR: optional(listen),
   PHOENIX_SDK_METRICS_ADDR: optional(listen),
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])),
+  PHOENIX_CATALOG_DIR: optional(z.string().transform((p) => path.resolve(p))),
+  PHOENIX_ALLOW_INLINE_TARGETS: optional(z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' })),
   PHOENIX_WORKFLOW_BUNDLE: optional(
     z
       .string()
@@ -96,6 +104,15 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
   } catch (err) {
     issues.push(`Temporal client configuration (TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE / TEMPORAL_TLS_*): ${(err as Error).message}`);
   }
+  if (parsed.success && parsed.data.PHOENIX_CATALOG_DIR) {
+    // A broken catalog is found now, not by the first rollout that needs it.
+    try {
+      loadCatalog(parsed.data.PHOENIX_CATALOG_DIR);
+    } catch (err) {
+      const listed = err instanceof CatalogError ? err.issues : [(err as Error).message];
+      issues.push(...listed.map((i) => `PHOENIX_CATALOG_DIR: ${i}`));
+    }
+  }
   if (issues.length > 0 || !parsed.success || !connect) throw new WorkerConfigError(issues);
 
   const e = parsed.data;
@@ -110,6 +127,10 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
     sdkMetricsAddress: toListen(e.PHOENIX_SDK_METRICS_ADDR, '127.0.0.1:9465'),
     logLevel: e.LOG_LEVEL ?? 'info',
     workflowBundlePath: e.PHOENIX_WORKFLOW_BUNDLE,
+    targets: {
+      ...(e.PHOENIX_CATALOG_DIR ? { catalogDir: e.PHOENIX_CATALOG_DIR } : {}),
+      allowInlineTargets: e.PHOENIX_ALLOW_INLINE_TARGETS === 'true' || e.PHOENIX_ALLOW_INLINE_TARGETS === '1',
+    },
     activityEnv: Object.freeze({ ...env }),
   };
   return deepFreeze(config);

@@ -37,7 +37,7 @@ export async function runWorker(config: WorkerConfig, logger: Logger): Promise<v
       ...(config.workflowBundlePath
         ? { workflowBundle: { codePath: config.workflowBundlePath } }
         : { workflowsPath: require.resolve('../workflows') }),
-      activities: createActivities({ logger, registry, env: config.activityEnv }),
+      activities: createActivities({ logger, registry, env: config.activityEnv, targets: config.targets }),
       // A cancellation (abort) reaches an activity only in the answer to a heartbeat: send the
       // waiting activities' heartbeats (every 500 ms) at least once a second, not every 8 s.
       maxHeartbeatThrottleInterval: '1s',
@@ -47,6 +47,8 @@ export async function runWorker(config: WorkerConfig, logger: Logger): Promise<v
         temporal: config.temporal.address,
         namespace: config.temporal.namespace,
         taskQueue: TASK_QUEUE,
+        catalog: config.targets.catalogDir ?? 'none',
+        inlineTargets: config.targets.allowInlineTargets ? 'allowed' : 'refused',
         appMetrics: metrics?.url ?? 'off',
         sdkMetrics: sdk ? `http://${sdk.host}:${sdk.port}/metrics` : 'off',
       },

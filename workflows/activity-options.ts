@@ -58,3 +58,14 @@ export function activitiesFor(spec: RolloutSpec): RolloutActivityProfiles {
     }),
   };
 }
+
+/**
+ * Resolving the rollout's targets at its start (before a spec exists): the worker reads its
+ * catalog files, so a few quick retries; a rejected request is non-retryable.
+ */
+export function resolutionActivities(): RolloutActivities {
+  return proxyActivities<RolloutActivities>({
+    startToCloseTimeout: '30s',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes },
+  });
+}

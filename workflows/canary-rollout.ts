@@ -22,7 +22,7 @@ import {
   patched,
 } from '@temporalio/workflow';
 import { activitiesFor, type RolloutActivityProfiles } from './activity-options';
-import { ALERT_NAMES, type RolloutInput, type RolloutOutcome, type RolloutResult } from './contract';
+import { ALERT_NAMES, type RolloutInput, type RolloutOutcome, type RolloutResult, type RolloutStartInput } from './contract';
 import { failureReason, isHandledFailure } from './failures';
 import { hold } from './hold';
 import { canaryRolloutV1 } from './legacy/v1-canary-rollout';
@@ -31,6 +31,7 @@ import { registerOperatorHandlers } from './operator';
 import { finalize } from './promotion';
 import { gradualRollback, immediateRollback } from './rollback';
 import { isCarriedFromV1, Rollout } from './rollout';
+import { resolveTargets } from './targets';
 import { applyWeight, drainToStable } from './traffic';
 
 /** Past this many history events the workflow continues as new even if the server has not asked. */
@@ -40,13 +41,17 @@ const DEFAULT_MAX_HISTORY_EVENTS = 10_000;
 export const SAFE_PATHS_PATCH = 'safe-paths-v2';
 
 /**
- * Runs one canary rollout of `input.spec` to a terminal outcome: `promoted`, `rolled_back`,
+ * Runs one canary rollout to a terminal outcome: `promoted`, `rolled_back`,
  * `aborted` or `failed`. Cancelling the workflow returns all traffic to stable first.
  */
-export async function canaryRollout(input: RolloutInput): Promise<RolloutResult> {
-  if (!patched(SAFE_PATHS_PATCH) || isCarriedFromV1(input)) return canaryRolloutV1(input);
+export async function canaryRollout(start: RolloutStartInput): Promise<RolloutResult> {
+  // Runs recorded before v2 all started from a spec.
+  if (!patched(SAFE_PATHS_PATCH) || ('spec' in start && isCarriedFromV1(start))) return canaryRolloutV1(start as RolloutInput);
 
-  const r = Rollout.fromInput(input);
+  const resolved = await resolveTargets(start);
+  if (!resolved.ok) return resolved.result;
+  const input = resolved.input;
+  const r = Rollout.fromInput(input, resolved.targets);
   const acts = activitiesFor(input.spec);
   registerOperatorHandlers(r);
   r.publish();

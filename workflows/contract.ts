@@ -6,6 +6,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { RolloutRequest, TargetSource } from '../catalog/types';
 import type { MetricName, RolloutSpec } from '../rollout-spec/types';
 
 export const TASK_QUEUE = 'phoenix-rollouts';
@@ -94,6 +95,9 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   'TrafficTargetNotFoundError',
   'WebhookRejectedError',
   'MetricPreflightError',
+  'RolloutRequestRejectedError',
+  'InlineTargetsNotAllowedError',
+  'CatalogError',
 ] as const;
 
 /**
@@ -166,6 +170,12 @@ export interface RolloutStatus {
   operatorEvents: OperatorEvent[];
   startedAt: string;
   continuedAsNew: number;
+  /**
+   * The catalog entry (service, revision, router, platform, metric source, receiver) the rollout
+   * resolved at its start, or `inline` for a spec that named its own targets; `null` for rollouts
+   * started before the catalog existed.
+   */
+  targets: TargetSource | null;
 }
 
 export const statusQuery = defineQuery<RolloutStatus>('status');
@@ -184,6 +194,7 @@ export interface RolloutResult {
   operatorEvents?: OperatorEvent[];
 }
 
+/** What a run works from: the resolved spec (resolved once, at the start of the first run). */
 export interface RolloutInput {
   spec: RolloutSpec;
   /** Tuning that is not part of the spec; tests use it to force continue-as-new early. */
@@ -191,6 +202,15 @@ export interface RolloutInput {
   /** Set by continue-as-new only: the state carried over from the previous run. */
   carried?: unknown;
 }
+
+/** Starting a rollout of a catalog service: the worker resolves its targets in an activity. */
+export interface CatalogRolloutInput {
+  request: RolloutRequest;
+  limits?: RolloutInput['limits'];
+}
+
+/** What a client passes to start the workflow: a catalog request, or an inline spec (if the worker allows it). */
+export type RolloutStartInput = RolloutInput | CatalogRolloutInput;
 
 /** Custom search attributes; register them on the namespace (scripts/ does it for the dev server). */
 export const serviceSearchAttribute = defineSearchAttributeKey('PhoenixService', SearchAttributeType.KEYWORD);

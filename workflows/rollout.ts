@@ -7,6 +7,7 @@
 import { log, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { RolloutContext, RolloutRef } from '../activities/types';
+import type { TargetSource } from '../catalog/types';
 import type { RolloutSpec } from '../rollout-spec/types';
 import {
   ENDED_STATES,
@@ -72,6 +73,8 @@ export interface RolloutData {
   timeline: WeightChange[];
   operatorEvents: OperatorEvent[];
   continuedAsNew: number;
+  /** Where the targets came from, resolved at the start of the first run (absent before the catalog). */
+  targets?: TargetSource | null;
 }
 
 /** True for state carried over by continue-as-new from the v1 workflow, which must keep running v1. */
@@ -99,8 +102,8 @@ export class Rollout {
     this.searchAttributesOn = workflowInfo().typedSearchAttributes.get(serviceSearchAttribute) !== undefined;
   }
 
-  static fromInput(input: RolloutInput): Rollout {
-    const data = (input.carried as RolloutData | undefined) ?? freshData();
+  static fromInput(input: RolloutInput, targets: TargetSource | null = null): Rollout {
+    const data = (input.carried as RolloutData | undefined) ?? { ...freshData(), targets };
     return new Rollout(input.spec, data);
   }
 
@@ -278,6 +281,7 @@ export class Rollout {
       operatorEvents: d.operatorEvents,
       startedAt: d.startedAt,
       continuedAsNew: d.continuedAsNew,
+      targets: d.targets ?? null,
     };
   }
 

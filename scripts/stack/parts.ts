@@ -236,6 +236,9 @@ export function workerEnv(ctx: StackContext): NodeJS.ProcessEnv {
     TEMPORAL_NAMESPACE: 'default',
     PHOENIX_METRICS_ADDR: `${HOST}:${p.workerMetrics}`,
     PHOENIX_SDK_METRICS_ADDR: `${HOST}:${p.workerSdkMetrics}`,
+    // The demo starts inline specs (examples/demo-stack.yaml) from the CLI; a production worker
+    // runs catalog services only (see README, "Who configures what").
+    PHOENIX_ALLOW_INLINE_TARGETS: 'true',
   };
 }
 

@@ -104,6 +104,7 @@ export async function startRolloutWorld(): Promise<RolloutWorld> {
       logger: pino({ level: 'silent' }),
       registry: new Registry(),
       env: { [TRAFFIC_SECRET_ENV]: 'e2e-traffic-secret' },
+      targets: { allowInlineTargets: true },
       healthIntervalMs: 100,
     }),
   });

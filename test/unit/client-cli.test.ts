@@ -44,6 +44,7 @@ function status(over: Partial<RolloutStatus> = {}): RolloutStatus {
     operatorEvents: [],
     startedAt: '2026-01-01T00:00:00Z',
     continuedAsNew: 0,
+    targets: null,
     ...over,
   };
 }

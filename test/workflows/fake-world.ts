@@ -15,6 +15,8 @@ import type {
   MetricSample,
   QueryMetricsInput,
   RolloutActivities,
+  ResolvedRollout,
+  ResolveRolloutInput,
   RolloutRef,
   SetWeightInput,
   SetWeightResult,
@@ -105,6 +107,11 @@ export class FakeWorld {
 
   private rawActivities(): RolloutActivities {
     return {
+      // Targets resolve as the inline spec they are (the real activity is tested against a catalog).
+      resolveRollout: async (input: ResolveRolloutInput): Promise<ResolvedRollout> => {
+        if (!('spec' in input)) throw new Error('the fake world resolves inline specs only');
+        return { spec: input.spec, source: { kind: 'inline' } };
+      },
       deployCanary: async (_: RolloutRef): Promise<void> => {
         this.calls.push({ activity: 'deployCanary' });
         this.canaryRunning = true;

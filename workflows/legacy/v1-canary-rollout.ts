@@ -205,6 +205,7 @@ export async function canaryRolloutV1(input: RolloutInput): Promise<RolloutResul
       operatorEvents: [],
       startedAt: rt.startedAt,
       continuedAsNew: rt.continuedAsNew,
+      targets: null,
     };
   };
 
