@@ -1,19 +1,35 @@
 /**
  * HMAC-signed JSON webhooks, shared by the webhook traffic router and the webhook platform.
- * The receiver verifies `X-Phoenix-Signature: sha256=<hex>` = HMAC-SHA256(secret, raw body).
+ *
+ * Every attempt carries three headers:
+ * - `X-Phoenix-Timestamp`: send time in Unix seconds;
+ * - `X-Phoenix-Delivery`: a random UUID, new for every attempt (a retry is a new delivery);
+ * - `X-Phoenix-Signature`: `sha256=` + hex HMAC-SHA256(secret, `${timestamp}.${deliveryId}.${rawBody}`).
+ *
+ * A receiver recomputes the signature over the exact bytes it received, compares in constant
+ * time, rejects a timestamp more than 5 minutes off and a delivery id it has seen before (README,
+ * "Receiving Phoenix webhooks"), so a captured delivery cannot be replayed.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { ConfigError, WebhookRejectedError, WebhookUnavailableError } from './errors';
 
-/** Header carrying `sha256=<hex HMAC of the raw body>`. */
+/** Header carrying `sha256=<hex HMAC of timestamp.deliveryId.rawBody>`. */
 export const SIGNATURE_HEADER = 'X-Phoenix-Signature';
 /** Header carrying the send time in Unix seconds, so receivers can reject stale deliveries. */
 export const TIMESTAMP_HEADER = 'X-Phoenix-Timestamp';
+/** Header carrying the delivery's unique id, so receivers can reject a delivery seen before. */
+export const DELIVERY_HEADER = 'X-Phoenix-Delivery';
 
-/** Computes the signature header value for a raw body. */
-export function signBody(secret: string, rawBody: string): string {
-  return `sha256=${createHmac('sha256', secret).update(rawBody, 'utf8').digest('hex')}`;
+/** The `X-Phoenix-Signature` value: `sha256=` + hex HMAC-SHA256(secret, `${timestamp}.${deliveryId}.${rawBody}`). */
+export function signDelivery(secret: string, timestamp: string, deliveryId: string, rawBody: string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${deliveryId}.${rawBody}`, 'utf8').digest('hex')}`;
 }
+
+/**
+ * @deprecated The body-only signature is gone; this is {@link signDelivery} under its old name,
+ * kept for the re-export in `./index`.
+ */
+export const signBody = signDelivery;
 
 /**
  * Reads the HMAC secret from the worker environment.
@@ -42,6 +58,8 @@ export interface SignedPostOptions {
   fetch: typeof fetch;
   signal?: AbortSignal;
   now?: () => number;
+  /** Delivery id generator (tests); default a random UUID per attempt. */
+  newDeliveryId?: () => string;
 }
 
 /**
@@ -51,6 +69,8 @@ export interface SignedPostOptions {
  */
 export async function postSignedJson(opts: SignedPostOptions): Promise<unknown> {
   const raw = JSON.stringify(opts.body);
+  const timestamp = String(Math.floor((opts.now ?? Date.now)() / 1000));
+  const deliveryId = (opts.newDeliveryId ?? randomUUID)();
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
   let res: Response;
@@ -59,8 +79,9 @@ export async function postSignedJson(opts: SignedPostOptions): Promise<unknown> 
       method: 'POST',
       headers: {
         'content-type': 'application/json',
-        [SIGNATURE_HEADER]: signBody(opts.secret, raw),
-        [TIMESTAMP_HEADER]: String(Math.floor((opts.now ?? Date.now)() / 1000)),
+        [TIMESTAMP_HEADER]: timestamp,
+        [DELIVERY_HEADER]: deliveryId,
+        [SIGNATURE_HEADER]: signDelivery(opts.secret, timestamp, deliveryId, raw),
       },
       body: raw,
       signal,

@@ -1,6 +1,7 @@
 /**
  * Signed webhooks (traffic router and platform) against a real local HTTP receiver that verifies
- * the HMAC, and the command platform running real argv commands.
+ * the HMAC over timestamp, delivery id and body, as the README's receiver snippet does, and the
+ * command platform running real argv commands.
  */
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -14,6 +15,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createActivities } from '../../activities';
+import { postSignedJson, signDelivery } from '../../activities/signed-webhook';
 import type { HealthResult } from '../../activities/types';
 import { startHttpServer } from '../helpers/http-servers';
 import { rolloutSpec } from '../helpers/rollout-spec';
@@ -21,11 +23,20 @@ import { rolloutSpec } from '../helpers/rollout-spec';
 const SECRET = 's3cret-for-tests';
 const quiet = { logger: new DefaultLogger('ERROR') };
 
-function verified(headers: Record<string, string | string[] | undefined>, raw: string): boolean {
-  const sig = String(headers['x-phoenix-signature'] ?? '');
-  const expected = `sha256=${createHmac('sha256', SECRET).update(raw).digest('hex')}`;
-  return sig.length === expected.length && timingSafeEqual(Buffer.from(sig), Buffer.from(expected));
+/** The receiver of the README: signature over `timestamp.delivery.body`, skew, delivery ids seen. */
+function receiver(secret = SECRET) {
+  const seen = new Set<string>();
+  return (headers: Record<string, string | string[] | undefined>, raw: string): boolean => {
+    const header = (name: string): string => String(headers[name] ?? '');
+    const [ts, id, sig] = [header('x-phoenix-timestamp'), header('x-phoenix-delivery'), header('x-phoenix-signature')];
+    const expected = `sha256=${createHmac('sha256', secret).update(`${ts}.${id}.${raw}`).digest('hex')}`;
+    const ok = sig.length === expected.length && timingSafeEqual(Buffer.from(sig), Buffer.from(expected));
+    if (!ok || Math.abs(Date.now() / 1000 - Number(ts)) > 300 || seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  };
 }
+const verified = receiver();
 
 function activitiesWith(env: Record<string, string>) {
   return createActivities({ logger: pino({ level: 'silent' }), registry: new Registry(), env, healthIntervalMs: 50 });
@@ -43,9 +54,17 @@ async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
 
 describe('webhook traffic router', () => {
   it('POSTs a signed {service, canaryWeight, rolloutId} and returns the echoed weight', async () => {
-    const received: Array<{ body: unknown; ok: boolean; ts: string }> = [];
+    const received: Array<{ body: unknown; ok: boolean; ts: string; delivery: string; headers: Record<string, string | string[] | undefined>; raw: string }> = [];
+    const verify = receiver();
     const hook = await startHttpServer('', (req, res, raw) => {
-      received.push({ body: JSON.parse(raw), ok: verified(req.headers, raw), ts: String(req.headers['x-phoenix-timestamp']) });
+      received.push({
+        body: JSON.parse(raw),
+        ok: verify(req.headers, raw),
+        ts: String(req.headers['x-phoenix-timestamp']),
+        delivery: String(req.headers['x-phoenix-delivery']),
+        headers: req.headers,
+        raw,
+      });
       const { canaryWeight } = JSON.parse(raw) as { canaryWeight: number };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ canaryWeight }));
     });
@@ -59,10 +78,21 @@ describe('webhook traffic router', () => {
       assert.deepEqual(received[0]?.body, { service: 'checkout', canaryWeight: 20, rolloutId: 'rollout-checkout' });
       assert.equal(received[0]?.ok, true, 'signature verifies with the shared secret');
       assert.ok(Math.abs(Number(received[0]?.ts) - Date.now() / 1000) < 60);
+      const first = received[0];
+      assert.ok(first);
+      assert.match(first.delivery, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      // The same delivery again (a replay) is refused by a receiver that remembers delivery ids.
+      assert.equal(receiver()(first.headers, first.raw), true);
+      assert.equal(verify(first.headers, first.raw), false, 'a replayed delivery is refused');
+
+      // Each attempt is a new delivery with its own id, signed anew.
+      await env.run(activities.setCanaryWeight, { rolloutId: 'rollout-checkout', spec, weight: 20 });
+      assert.equal(received[1]?.ok, true);
+      assert.notEqual(received[1]?.delivery, received[0]?.delivery);
 
       const wrong = activitiesWith({ PHOENIX_HOOK_SECRET: 'other' });
       await env.run(wrong.setCanaryWeight, { rolloutId: 'rollout-checkout', spec, weight: 20 });
-      assert.equal(received[1]?.ok, false, 'a different secret gives a different signature');
+      assert.equal(received[2]?.ok, false, 'a different secret gives a different signature');
     } finally {
       await hook.stop();
     }
@@ -95,6 +125,38 @@ describe('webhook traffic router', () => {
       echo = { ok: true };
       const bad = await failure(env.run(activities.setCanaryWeight, input));
       assert.deepEqual([bad.type, bad.nonRetryable], ['WebhookUnavailableError', false]);
+    } finally {
+      await hook.stop();
+    }
+  });
+});
+
+describe('signed deliveries', () => {
+  it('sign timestamp.deliveryId.body: tampering with any of the three, or a stale timestamp, is refused', async () => {
+    const got: { headers: Record<string, string | string[] | undefined>; raw: string }[] = [];
+    const hook = await startHttpServer('', (req, res, raw) => {
+      got.push({ headers: req.headers, raw });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    try {
+      await postSignedJson({ url: hook.url, secret: SECRET, body: { a: 1 }, timeoutMs: 5000, fetch, newDeliveryId: () => 'delivery-1' });
+      const { headers, raw } = got[0]!;
+      assert.equal(headers['x-phoenix-delivery'], 'delivery-1');
+      const ts = String(headers['x-phoenix-timestamp']);
+      assert.equal(headers['x-phoenix-signature'], signDelivery(SECRET, ts, 'delivery-1', raw));
+      assert.equal(receiver()(headers, raw), true);
+      const earlier = String(Number(ts) - 1);
+      for (const [what, h, body] of [
+        ['timestamp', { ...headers, 'x-phoenix-timestamp': earlier }, raw],
+        ['delivery id', { ...headers, 'x-phoenix-delivery': 'delivery-2' }, raw],
+        ['body', headers, raw.replace('1', '2')],
+      ] as const) {
+        assert.equal(receiver()(h, body), false, `tampered ${what}`);
+      }
+      // Correctly signed, but too old.
+      const old = String(Math.floor(Date.now() / 1000) - 301);
+      const stale = { ...headers, 'x-phoenix-timestamp': old, 'x-phoenix-signature': signDelivery(SECRET, old, 'delivery-1', raw) };
+      assert.equal(receiver()(stale, raw), false);
     } finally {
       await hook.stop();
     }
