@@ -11,7 +11,7 @@ import { parseDocument } from 'yaml';
 import { toSpecIssues } from '../rollout-spec/parse';
 import { specSchemas } from '../rollout-spec/schema';
 import { resolveRequest } from './resolve';
-import { CATALOG_SECTIONS, catalogFileSchema, type CatalogSection, type ServiceEntry } from './schema';
+import { CATALOG_SECTIONS, catalogFileSchema, serviceEntrySchema, type CatalogSection, type ServiceEntry } from './schema';
 
 /** One named entry and the file it came from. */
 export interface CatalogEntry<T> {
@@ -84,31 +84,31 @@ export function loadCatalog(dir: string): Catalog {
       continue;
     }
     const data: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
-    const parsed = catalogFileSchema.safeParse(data, { reportInput: true });
-    if (!parsed.success) {
-      for (const issue of toSpecIssues(parsed.error.issues, data)) issues.push(`${file}: ${issue.path}: ${issue.message}`);
-      continue;
-    }
-    for (const section of CATALOG_SECTIONS) {
-      for (const [name, value] of Object.entries(parsed.data[section] ?? {})) {
-        const earlier = maps[section].get(name);
-        if (earlier) {
-          issues.push(`${file}: ${section}.${name}: already defined in ${earlier.file}`);
-          continue;
-        }
-        maps[section].set(name, { name, file, value });
-        const schema = SECTION_SCHEMA[section];
-        if (schema) {
-          const check = schema.safeParse(value, { reportInput: true });
-          if (!check.success) {
-            for (const issue of toSpecIssues(check.error!.issues as never, value)) {
-              issues.push(`${file}: ${section}.${name}.${issue.path}: ${issue.message}`);
-            }
+    // Entry by entry, so that one bad entry does not hide the problems of the others.
+    for (const { section, name, value, problems } of fileEntries(data)) {
+      if (problems.length > 0) {
+        issues.push(...problems.map((p) => `${file}: ${p}`));
+        if (name === undefined) continue;
+      }
+      if (section === undefined || name === undefined) continue;
+      const earlier = maps[section].get(name);
+      if (earlier) {
+        issues.push(`${file}: ${section}.${name}: already defined in ${earlier.file}`);
+        continue;
+      }
+      if (problems.length > 0) continue;
+      maps[section].set(name, { name, file, value });
+      const schema = SECTION_SCHEMA[section];
+      if (schema) {
+        const check = schema.safeParse(value, { reportInput: true });
+        if (!check.success) {
+          for (const issue of toSpecIssues(check.error!.issues as never, value)) {
+            issues.push(`${file}: ${section}.${name}.${issue.path}: ${issue.message}`);
           }
         }
-        if (section === 'metricSources' && typeof (value as Block).prometheusUrl !== 'string') {
-          issues.push(`${file}: metricSources.${name}.prometheusUrl: is required in a catalog metric source`);
-        }
+      }
+      if (section === 'metricSources' && typeof (value as Block).prometheusUrl !== 'string') {
+        issues.push(`${file}: metricSources.${name}.prometheusUrl: is required in a catalog metric source`);
       }
     }
   }
@@ -124,6 +124,46 @@ export function loadCatalog(dir: string): Catalog {
   if (issues.length === 0) issues.push(...serviceProblems(catalog));
   if (issues.length > 0) throw new CatalogError(issues);
   return catalog;
+}
+
+interface FileEntry {
+  section?: CatalogSection;
+  name?: string;
+  value?: unknown;
+  problems: string[];
+}
+
+/** The entries of one file, each parsed on its own, with the problems of the file's shape. */
+function fileEntries(data: unknown): FileEntry[] {
+  const top = catalogFileSchema.safeParse(data, { reportInput: true });
+  if (top.success) {
+    return CATALOG_SECTIONS.flatMap((section) =>
+      Object.entries(top.data[section] ?? {}).map(([name, value]) => ({ section, name, value, problems: [] })),
+    );
+  }
+  // Report each problem once, but keep the entries the problems do not touch.
+  const bad = new Map<string, string[]>();
+  const general: string[] = [];
+  for (const issue of toSpecIssues(top.error.issues, data)) {
+    const [section, name] = issue.path.split('.');
+    if (section && name && (CATALOG_SECTIONS as readonly string[]).includes(section)) {
+      const key = `${section}.${name}`;
+      bad.set(key, [...(bad.get(key) ?? []), `${issue.path}: ${issue.message}`]);
+    } else general.push(`${issue.path}: ${issue.message}`);
+  }
+  const out: FileEntry[] = general.length > 0 ? [{ problems: general }] : [];
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return out;
+  for (const section of CATALOG_SECTIONS) {
+    const entries = (data as Record<string, unknown>)[section];
+    if (entries === null || typeof entries !== 'object' || Array.isArray(entries)) continue;
+    for (const [name, value] of Object.entries(entries as Record<string, unknown>)) {
+      const problems = bad.get(`${section}.${name}`) ?? [];
+      // Valid entries are re-parsed on their own so defaults are applied.
+      const parsed = section === 'services' && problems.length === 0 ? serviceEntrySchema.safeParse(value) : undefined;
+      out.push({ section, name, value: parsed?.success ? parsed.data : value, problems });
+    }
+  }
+  return out;
 }
 
 function referenceProblems(catalog: Catalog): string[] {

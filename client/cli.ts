@@ -12,7 +12,7 @@ import { normalizeRolloutId } from './ids';
 import { formatStatus, formatSummaryTable } from './render';
 import { isOperatorActionRefused } from './errors';
 import { buildListQuery, describeCause, RolloutClient } from './rollouts';
-import { issuesOf, loadSpecFile } from './spec-input';
+import { issuesOf, loadSpecFile, loadStartInput } from './spec-input';
 import { checkSpecMetrics, type MetricsCheck } from './validate';
 import { watchRollout } from './watch';
 
@@ -112,15 +112,32 @@ export async function runCli(args: string[], io: CliIO): Promise<number> {
 
   program
     .command('start')
-    .description('start a rollout from a spec file and print its id')
-    .argument('<file>', 'spec file')
+    .description(
+      'start a rollout and print its id: of a catalog service (a request file, or --service and --canary; ' +
+        'checked against PHOENIX_CATALOG_DIR), or from an inline spec file (the worker must allow inline targets)',
+    )
+    .argument('[file]', 'rollout request or inline spec file')
+    .option('--service <name>', 'catalog service to roll out (instead of a file)')
+    .option('--canary <version>', 'canary version (with --service)')
+    .option('--stable <version>', "stable version (with --service; default: the catalog's)")
     .option('--wait', 'wait for the end; exit 0 when promoted, 1 otherwise')
     .option('--watch', 'show live progress until the end (implies --wait)')
     .option('--idempotency-key <key>', 'retrying with the same key never starts a second rollout')
-    .action(async (file: string, opts: { wait?: boolean; watch?: boolean; idempotencyKey?: string }) => {
-      const spec = await loadSpecFile(file);
+    .action(async (file: string | undefined, opts: { service?: string; canary?: string; stable?: string; wait?: boolean; watch?: boolean; idempotencyKey?: string }) => {
+      if (file !== undefined && opts.service !== undefined) throw new UsageError('give a file or --service, not both');
+      if (file === undefined && (opts.service === undefined || opts.canary === undefined)) {
+        throw new UsageError('give a request or spec file, or --service <name> --canary <version>');
+      }
+      const input = await loadStartInput(
+        file !== undefined ? { file } : { service: opts.service!, canary: opts.canary!, stable: opts.stable },
+        io.env,
+      );
       const rollouts = await getClient();
-      const started = await rollouts.start(spec, { idempotencyKey: opts.idempotencyKey });
+      const startOptions = { idempotencyKey: opts.idempotencyKey };
+      const started =
+        input.kind === 'inline'
+          ? await rollouts.start(input.spec, startOptions)
+          : await rollouts.startFromCatalog(input.request, input.catalog, startOptions);
       println(started.rolloutId);
       if (opts.watch) {
         const final = await watchRollout(() => rollouts.status(started.rolloutId), {

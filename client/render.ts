@@ -1,4 +1,5 @@
 /** Text rendering of rollout status for the CLI: pure functions from data to lines. */
+import type { TargetSource } from '../catalog/types';
 import type { CheckStatus, OperatorEvent, RolloutStatus } from '../workflows/contract';
 import { formatDuration } from './plan';
 import type { RolloutSummary } from './rollouts';
@@ -45,12 +46,28 @@ export function formatOperatorEvent(event: OperatorEvent): string {
   return `${event.at} ${event.action} by ${event.by ?? 'unknown'}: ${verdict}: ${event.message}${reason}`;
 }
 
+/**
+ * `targets: catalog checkout@3f2a9c1e0b4d7a21 (router demo-haproxy, platform demo-processes, ...)`,
+ * `targets: inline spec`, or nothing for rollouts started before the catalog.
+ */
+export function formatTargets(targets: TargetSource | null | undefined): string | null {
+  if (!targets) return null;
+  if (targets.kind === 'inline') return 'targets: inline spec (named by the spec, allowed on this worker)';
+  const receiver = targets.alertReceiver ? `, alerts ${targets.alertReceiver}` : '';
+  return (
+    `targets: catalog ${targets.service}@${targets.revision} ` +
+    `(router ${targets.router}, platform ${targets.platform}, metrics ${targets.metricSource}${receiver})`
+  );
+}
+
 /** Multi-line human view of a status, as printed by `phoenix status` and `phoenix watch`. */
 export function formatStatus(status: RolloutStatus): string[] {
   const lines = [
     formatHeadline(status),
     `phase: ${status.phase} (step ${status.step})  weight: ${status.weight}%`,
   ];
+  const targets = formatTargets(status.targets);
+  if (targets) lines.push(targets);
   if (status.phaseDurationMs > 0) {
     lines.push(
       `${progressBar(phaseProgress(status))}  ${formatDuration(status.phaseRemainingMs)} left of ${formatDuration(status.phaseDurationMs)}`,
