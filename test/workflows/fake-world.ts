@@ -58,6 +58,8 @@ export class FakeWorld {
   calls: Call[] = [];
   /** Errors to throw from an activity, e.g. a non-retryable ApplicationFailure from setCanaryWeight. */
   failures: Partial<Record<keyof RolloutActivities, (input: unknown) => Error | undefined>> = {};
+  /** How targets resolve (e.g. the real activity over a test catalog); default: inline specs as given. */
+  resolver?: (input: ResolveRolloutInput) => Promise<ResolvedRollout>;
   /** Override per metric; gets the query and the current weight. Default: HEALTHY. */
   metric: (q: MetricQuery, weight: number) => FakeValue = (q) => HEALTHY[q.metric];
   /**
@@ -109,7 +111,8 @@ export class FakeWorld {
     return {
       // Targets resolve as the inline spec they are (the real activity is tested against a catalog).
       resolveRollout: async (input: ResolveRolloutInput): Promise<ResolvedRollout> => {
-        if (!('spec' in input)) throw new Error('the fake world resolves inline specs only');
+        if (this.resolver) return this.resolver(input);
+        if (!('spec' in input)) throw new Error('the fake world resolves inline specs only; set world.resolver');
         return { spec: input.spec, source: { kind: 'inline' } };
       },
       deployCanary: async (_: RolloutRef): Promise<void> => {

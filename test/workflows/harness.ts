@@ -11,7 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import { canaryRollout } from '../../workflows';
-import type { RolloutResult } from '../../workflows/contract';
+import type { RolloutResult, RolloutStartInput } from '../../workflows/contract';
 import { FakeWorld } from './fake-world';
 
 export const MINUTE = 60_000;
@@ -52,6 +52,8 @@ export async function runRollout(
     workflowId?: string;
     /** With PHOENIX_RECORD_HISTORIES=1, saves the first run's history under this name for replay tests. */
     record?: string;
+    /** Start with this input instead of `{spec}` (e.g. a catalog request). */
+    start?: RolloutStartInput;
   } = {},
 ): Promise<RolloutRun> {
   const world = opts.world ?? new FakeWorld();
@@ -69,7 +71,7 @@ export async function runRollout(
     const handle = await env.client.workflow.start(canaryRollout, {
       taskQueue,
       workflowId,
-      args: [{ spec, limits: opts.limits }],
+      args: [opts.start ?? { spec, limits: opts.limits }],
     });
     if (opts.drive) {
       try {
