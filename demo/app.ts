@@ -2,8 +2,12 @@
  * The demo service's HTTP routes. Application traffic (`GET /`) is what faults act on and what
  * metrics and `/admin/stats` count; health checks, scrapes and admin calls are not counted so that
  * measured traffic splits are not skewed by probes.
+ *
+ * `/admin/*` requires `Authorization: Bearer <adminToken>` (compared in constant time) and answers
+ * 401 without it; with no admin token configured the admin routes do not exist (404).
  */
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { InvalidFaultsError, parseFaults, type Faults } from './faults';
 import { createDemoMetrics, type DemoMetrics } from './metrics';
@@ -26,7 +30,7 @@ export interface DemoApps {
 
 type AppConfig = Pick<
   DemoServiceConfig,
-  'service' | 'version' | 'memoryLimitBytes' | 'baseLatencyMs' | 'initialFaults' | 'adminPort'
+  'service' | 'version' | 'memoryLimitBytes' | 'baseLatencyMs' | 'initialFaults' | 'adminPort' | 'adminToken'
 >;
 
 /** Builds (does not listen) the fastify apps. `random` is injectable for deterministic tests. */
@@ -42,11 +46,11 @@ export function buildDemoApps(config: AppConfig, logger: Logger, random: () => n
   const app = newFastify(logger);
   registerServiceRoutes(app, config, state, metrics, random);
   let adminApp: FastifyInstance | undefined;
-  if (config.adminPort !== undefined) {
-    adminApp = newFastify(logger.child({ admin: true }));
-    registerAdminRoutes(adminApp, config, state, logger);
+  if (config.adminPort !== undefined) adminApp = newFastify(logger.child({ admin: true }));
+  if (config.adminToken !== undefined) {
+    registerAdminRoutes(adminApp ?? app, config, config.adminToken, state, logger);
   } else {
-    registerAdminRoutes(app, config, state, logger);
+    logger.warn('no admin token (DEMO_ADMIN_TOKEN / --admin-token): the /admin routes are disabled');
   }
   return { app, ...(adminApp ? { adminApp } : {}), state, metrics };
 }
@@ -98,7 +102,36 @@ function registerServiceRoutes(
   });
 }
 
-function registerAdminRoutes(app: FastifyInstance, config: AppConfig, state: DemoState, logger: Logger): void {
+/** sha256 of both sides: equal lengths for timingSafeEqual, and no early exit on the length. */
+function tokenMatches(given: string, expected: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** The token of an `Authorization: Bearer <token>` header; undefined for anything else. */
+function bearerToken(header: string | undefined): string | undefined {
+  const m = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header ?? '');
+  return m?.[1];
+}
+
+function registerAdminRoutes(app: FastifyInstance, config: AppConfig, token: string, state: DemoState, logger: Logger): void {
+  // An encapsulated plugin: the hook guards exactly the routes registered inside it.
+  void app.register(async (admin) => {
+    admin.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+      const given = bearerToken(req.headers.authorization);
+      if (given === undefined || !tokenMatches(given, token)) {
+        // `return reply` ends the request here: the route handler does not run.
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer realm="demo-admin"')
+          .send({ error: 'admin routes need Authorization: Bearer <DEMO_ADMIN_TOKEN>' });
+      }
+    });
+    adminRoutes(admin, config, state, logger);
+  });
+}
+
+function adminRoutes(app: FastifyInstance, config: AppConfig, state: DemoState, logger: Logger): void {
   app.get('/admin/faults', async () => state.faults);
 
   app.post('/admin/faults', async (req, reply) => {

@@ -14,6 +14,11 @@ export interface DemoServiceConfig {
   readonly port: number;
   /** Separate port for /admin/*; when absent the admin routes share the main port. */
   readonly adminPort?: number;
+  /**
+   * Bearer token the /admin/* routes require (`Authorization: Bearer <token>`). Absent: the admin
+   * routes are not registered at all (404), so an instance nobody configured cannot be steered.
+   */
+  readonly adminToken?: string;
   /** Denominator of `memory_usage_ratio` (bytes). */
   readonly memoryLimitBytes: number;
   /** Typical latency of a healthy request (ms); each request takes 0.5x..1.5x of it. */
@@ -30,6 +35,11 @@ const schema = z.object({
   host: z.string().min(1),
   port,
   'admin-port': port.optional(),
+  'admin-token': z
+    .string()
+    .min(16, 'must be at least 16 characters (e.g. openssl rand -hex 24)')
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (it travels in an HTTP header)')
+    .optional(),
   'memory-limit-mb': z.coerce.number().positive(),
   'base-latency-ms': z.coerce.number().min(0),
   faults: z.string().optional(),
@@ -42,6 +52,7 @@ const ENV: Record<string, string> = {
   host: 'DEMO_HOST',
   port: 'DEMO_PORT',
   'admin-port': 'DEMO_ADMIN_PORT',
+  'admin-token': 'DEMO_ADMIN_TOKEN',
   'memory-limit-mb': 'DEMO_MEMORY_LIMIT_MB',
   'base-latency-ms': 'DEMO_BASE_LATENCY_MS',
   faults: 'DEMO_FAULTS',
@@ -101,6 +112,7 @@ export function loadDemoServiceConfig(argv: string[], env: NodeJS.ProcessEnv): D
     host: v.host,
     port: v.port,
     ...(v['admin-port'] !== undefined ? { adminPort: v['admin-port'] } : {}),
+    ...(v['admin-token'] !== undefined ? { adminToken: v['admin-token'] } : {}),
     memoryLimitBytes: Math.round(v['memory-limit-mb'] * 1024 * 1024),
     baseLatencyMs: v['base-latency-ms'],
     initialFaults,

@@ -3,7 +3,9 @@
  *   tsx demo/service.ts --service checkout --version v1 --port 8081 [--admin-port 9081]
  * Flags fall back to DEMO_* environment variables (see service-config.ts). Listens on 127.0.0.1
  * unless --host says otherwise. Admin routes (/admin/faults, /admin/stats) share the main port
- * unless --admin-port is given.
+ * unless --admin-port is given, and exist only with an admin token (DEMO_ADMIN_TOKEN, preferred
+ * over --admin-token, which other users can read in the process list): callers send
+ * `Authorization: Bearer <token>`.
  */
 import pino from 'pino';
 import { buildDemoApps } from './app';
@@ -24,7 +26,10 @@ async function main(): Promise<void> {
   const { app, adminApp } = buildDemoApps(config, logger);
   await app.listen({ host: config.host, port: config.port });
   if (adminApp) await adminApp.listen({ host: config.host, port: config.adminPort ?? 0 });
-  logger.info({ port: config.port, adminPort: config.adminPort, faults: config.initialFaults }, 'demo service listening');
+  logger.info(
+    { port: config.port, adminPort: config.adminPort, admin: config.adminToken !== undefined, faults: config.initialFaults },
+    'demo service listening',
+  );
 
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'demo service stopping');

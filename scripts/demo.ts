@@ -162,7 +162,7 @@ function printNextSteps(endpoints: StackEndpoints, rolloutId: string, final: Rol
   say(`  ${env}npm run phoenix -- resume ${service}`);
   say(`  ${env}npm run phoenix -- abort ${service} --reason "bad canary"`);
   say(`  or in the UI: ${workflowUiUrl(endpoints, rolloutId)} → "Send a Signal", name "pause", input {"reason":"..."}`);
-  say('Break the canary (while it runs) to see a rollback:');
+  say(`Break the canary (while it runs) to see a rollback; /admin needs the stack's admin token (demo.canary.adminToken in ${path.join(endpoints.dir, 'endpoints.json')}):`);
   say(`  ${faultCurl(endpoints, DEMO_FAULTS.error)}`);
   say(`  ${faultCurl(endpoints, DEMO_FAULTS.latency)}`);
   const defaultDir = path.join(REPO_ROOT, '.stack');

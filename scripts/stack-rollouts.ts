@@ -9,7 +9,8 @@ import { loadClientConfig } from '../client/config';
 import { RolloutClient } from '../client/rollouts';
 import { parseRolloutSpecText } from '../rollout-spec/parse';
 import type { RolloutSpec } from '../rollout-spec/types';
-import type { StackEndpoints } from './stack/endpoints';
+import { passDemoAdminToken } from './stack/demo-spec';
+import type { DemoInstanceEndpoints, StackEndpoints } from './stack/endpoints';
 import { haproxyCommand } from './stack/readiness';
 
 /** A spec rendered for one stack: its YAML text and the normalized spec. */
@@ -34,6 +35,7 @@ export async function renderSpecForStack(
   doc.setIn(['platform', 'stablePort'], p.stable);
   doc.setIn(['platform', 'canaryPort'], p.canary);
   doc.setIn(['platform', 'stateDir'], endpoints.platformStateDir);
+  passDemoAdminToken(doc);
   doc.setIn(['metrics', 'prometheusUrl'], endpoints.prometheus);
   doc.setIn(['alerts', 'alertmanagerUrl'], endpoints.alertmanager);
   for (const [path, value] of overrides) doc.setIn(path, value);
@@ -80,9 +82,24 @@ export interface DemoFaults {
   latencyMs?: number;
 }
 
+/** The `Authorization` header the demo instance's admin routes require. */
+export function demoAdminHeaders(instance: DemoInstanceEndpoints): Record<string, string> {
+  return { authorization: `Bearer ${instance.adminToken}` };
+}
+
+/**
+ * A request to an admin route of a demo instance (`path` below its admin URL, e.g. `/stats`),
+ * with its admin token. HAProxy denies /admin, so this always goes to the instance directly.
+ */
+export function demoAdminFetch(instance: DemoInstanceEndpoints, path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  for (const [name, value] of Object.entries(demoAdminHeaders(instance))) headers.set(name, value);
+  return fetch(`${instance.admin}${path}`, { ...init, headers });
+}
+
 /** Sets the faults of the canary instance (directly, not through HAProxy, which denies /admin). */
 export async function setCanaryFaults(endpoints: StackEndpoints, faults: DemoFaults): Promise<void> {
-  const res = await fetch(`${endpoints.demo.canary.admin}/faults`, {
+  const res = await demoAdminFetch(endpoints.demo.canary, '/faults', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(faults),
@@ -92,9 +109,10 @@ export async function setCanaryFaults(endpoints: StackEndpoints, faults: DemoFau
   if (!res.ok) throw new Error(`POST ${endpoints.demo.canary.admin}/faults answered ${res.status}: ${body}`);
 }
 
-/** The curl command a user types to inject `faults` on the canary. */
+/** The curl command a user types to inject `faults` on the canary (with the stack's admin token). */
 export function faultCurl(endpoints: StackEndpoints, faults: DemoFaults): string {
-  return `curl -XPOST -H 'content-type: application/json' -d '${JSON.stringify(faults)}' ${endpoints.demo.canary.admin}/faults`;
+  const { admin, adminToken } = endpoints.demo.canary;
+  return `curl -XPOST -H 'authorization: Bearer ${adminToken}' -H 'content-type: application/json' -d '${JSON.stringify(faults)}' ${admin}/faults`;
 }
 
 /** The Temporal UI page of a workflow. */

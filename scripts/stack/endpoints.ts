@@ -10,6 +10,11 @@ export interface DemoInstanceEndpoints {
   metrics: string;
   /** Admin routes share the service port: POST <admin>/faults, GET <admin>/stats. */
   admin: string;
+  /**
+   * What the admin routes require as `Authorization: Bearer <adminToken>`: random per stack (both
+   * instances share it), reused while the stack runs. This file is therefore written mode 0600.
+   */
+  adminToken: string;
 }
 
 /** The content of endpoints.json. */
@@ -39,13 +44,13 @@ export interface StackEndpoints {
   logs: string;
 }
 
-function demoInstance(version: string, port: number): DemoInstanceEndpoints {
+function demoInstance(version: string, port: number, adminToken: string): DemoInstanceEndpoints {
   const url = `http://127.0.0.1:${port}`;
-  return { version, url, health: `${url}/healthz`, metrics: `${url}/metrics`, admin: `${url}/admin` };
+  return { version, url, health: `${url}/healthz`, metrics: `${url}/metrics`, admin: `${url}/admin`, adminToken };
 }
 
-/** Builds the endpoints document of a stack. */
-export function stackEndpoints(config: StackConfig, paths: StackPaths): StackEndpoints {
+/** Builds the endpoints document of a stack whose demo instances use `demoAdminToken`. */
+export function stackEndpoints(config: StackConfig, paths: StackPaths, demoAdminToken: string): StackEndpoints {
   const p = config.ports;
   return {
     dir: paths.dir,
@@ -62,8 +67,8 @@ export function stackEndpoints(config: StackConfig, paths: StackPaths): StackEnd
     haproxyBackend: { ...HAPROXY_NAMES },
     demo: {
       service: config.service,
-      stable: demoInstance(config.stableVersion, p.stable),
-      canary: demoInstance(config.canaryVersion, p.canary),
+      stable: demoInstance(config.stableVersion, p.stable, demoAdminToken),
+      canary: demoInstance(config.canaryVersion, p.canary, demoAdminToken),
     },
     workerMetrics: `http://127.0.0.1:${p.workerMetrics}/metrics`,
     workerSdkMetrics: `http://127.0.0.1:${p.workerSdkMetrics}/metrics`,
@@ -80,8 +85,10 @@ export async function readEndpoints(file: string): Promise<StackEndpoints | unde
   return text === undefined ? undefined : (JSON.parse(text) as StackEndpoints);
 }
 
-/** Writes endpoints.json atomically. */
+/** Writes endpoints.json atomically, readable by its owner only (it holds the demo admin token). */
 export async function writeEndpoints(file: string, endpoints: StackEndpoints): Promise<void> {
-  await fs.writeFile(`${file}.tmp`, `${JSON.stringify(endpoints, null, 2)}\n`);
-  await fs.rename(`${file}.tmp`, file);
+  const tmp = `${file}.tmp`;
+  await fs.rm(tmp, { force: true });
+  await fs.writeFile(tmp, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
+  await fs.rename(tmp, file);
 }

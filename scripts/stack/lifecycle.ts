@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { ensureStackBinaries, type StackBinaries } from './binaries';
 import { alertmanagerConfig, haproxyConfig, prometheusConfig } from './config-files';
@@ -29,14 +30,20 @@ export class StackStartError extends Error {
 /** Where progress lines go (the CLI prints them; tests may collect them). */
 export type Reporter = (line: string) => void;
 
-function context(config: StackConfig, env: NodeJS.ProcessEnv, log: Reporter): StackContext {
+function context(config: StackConfig, env: NodeJS.ProcessEnv, log: Reporter, demoAdminToken?: string): StackContext {
   let binaries: StackBinaries | undefined;
   return {
     config,
     paths: stackPaths(config.dir),
     env,
     binaries: () => (binaries ??= ensureStackBinaries(env, log)),
+    ...(demoAdminToken !== undefined ? { demoAdminToken } : {}),
   };
+}
+
+/** A fresh admin token for the demo instances: 32 url-safe characters, 192 random bits. */
+export function newDemoAdminToken(): string {
+  return randomBytes(24).toString('base64url');
 }
 
 async function anyRunning(ctx: StackContext): Promise<boolean> {
@@ -46,25 +53,32 @@ async function anyRunning(ctx: StackContext): Promise<boolean> {
 
 /**
  * Starts every enabled part that is not running and waits until all are ready. When parts of a
- * previous `up` still run, that run's ports are kept (mixing port maps would break the stack).
+ * previous `up` still run, that run's ports and demo admin token are kept (mixing them would break
+ * the stack); otherwise the demo instances get a new random admin token.
  */
 export async function stackUp(requested: StackConfig, env: NodeJS.ProcessEnv, log: Reporter): Promise<StackEndpoints> {
   let config = requested;
   const paths = stackPaths(config.dir);
   const previous = await readEndpoints(paths.endpoints);
+  let demoAdminToken: string | undefined;
   if (previous && (await anyRunning(context({ ...config, ports: previous.ports }, env, log)))) {
     if (JSON.stringify(previous.ports) !== JSON.stringify(config.ports)) {
       log(`stack in ${paths.dir} already runs with other ports; keeping them (run stack:down to change ports)`);
     }
     config = { ...config, ports: previous.ports };
+    demoAdminToken = previous.demo?.stable?.adminToken;
+    if (demoAdminToken === undefined) {
+      log('running demo instances were started without an admin token: their /admin routes stay off until stack:down and up');
+    }
   }
-  const ctx = context(config, env, log);
+  demoAdminToken ??= newDemoAdminToken();
+  const ctx = context(config, env, log, demoAdminToken);
   for (const dir of [paths.dir, paths.pids, paths.logs, paths.config, paths.data, paths.platformState]) {
     await fs.mkdir(dir, { recursive: true });
   }
   const binaries = ctx.binaries();
   await writeConfigFiles(ctx, binaries);
-  const endpoints = stackEndpoints(config, paths);
+  const endpoints = stackEndpoints(config, paths, demoAdminToken);
   await writeEndpoints(paths.endpoints, endpoints);
   await fs.writeFile(paths.demoSpec, await renderDemoSpec(config, paths));
 

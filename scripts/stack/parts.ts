@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import {
+  childEnv,
   isInstanceRunning,
   readInstanceState,
   startInstance,
@@ -17,6 +18,7 @@ import { TASK_QUEUE } from '../../workflows/contract';
 import { startTemporalDevServer, stopDetachedDevServer, waitForDevServer } from '../temporal-server';
 import type { StackBinaries } from './binaries';
 import { REPO_ROOT, type StackConfig, type StackPaths } from './config';
+import { DEMO_ADMIN_TOKEN_ENV, DEMO_PASS_ENV } from './demo-spec';
 import { launchDetached, runningPid, stopByPidFile } from './processes';
 import { haproxyCommand, httpOk, tcpOpen } from './readiness';
 
@@ -27,6 +29,11 @@ export interface StackContext {
   /** Resolved lazily: `down` and `status` must work without the binaries installed. */
   binaries: () => StackBinaries;
   env: NodeJS.ProcessEnv;
+  /**
+   * Admin token of the demo instances (`up` picks it; `down` and `status` need none). The stable
+   * instance gets it directly, the canary through the worker's environment and the spec's passEnv.
+   */
+  demoAdminToken?: string;
 }
 
 /** One part of the stack. */
@@ -188,7 +195,9 @@ const stable: StackPart = {
       version: ctx.config.stableVersion,
       port: ctx.config.ports.stable,
       cwd: REPO_ROOT,
-      env: ctx.env,
+      // The environment the worker's `process` platform gives the instances it starts (a promoted
+      // stable, the canary), so the stack's own stable is no different.
+      env: childEnv({ workerEnv: workerEnv(ctx), passEnv: DEMO_PASS_ENV, field: 'platform' }),
       stateFile: stableStateFile(ctx),
       logFile: ctx.paths.logFile('stable'),
     });
@@ -227,7 +236,10 @@ const haproxy = detachedPart('haproxy', 2, {
   },
 });
 
-/** Environment of the worker (see worker/config.ts): the stack's Temporal and metrics ports. */
+/**
+ * Environment of the worker (see worker/config.ts): the stack's Temporal and metrics ports, and the
+ * demo admin token, which the demo spec's `passEnv` hands on to the instances the worker starts.
+ */
 export function workerEnv(ctx: StackContext): NodeJS.ProcessEnv {
   const p = ctx.config.ports;
   return {
@@ -239,6 +251,7 @@ export function workerEnv(ctx: StackContext): NodeJS.ProcessEnv {
     // The demo starts inline specs (examples/demo-stack.yaml) from the CLI; a production worker
     // runs catalog services only (see README, "Who configures what").
     PHOENIX_ALLOW_INLINE_TARGETS: 'true',
+    ...(ctx.demoAdminToken !== undefined ? { [DEMO_ADMIN_TOKEN_ENV]: ctx.demoAdminToken } : {}),
   };
 }
 

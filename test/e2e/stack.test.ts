@@ -2,7 +2,9 @@
  * The demo stack end to end: `stack up` in a temp dir on free ports brings up the real Temporal
  * dev server, Prometheus, Alertmanager, HAProxy, the stable demo service and the load generator;
  * every endpoint answers, faults change what clients see through HAProxy, weights set through the
- * runtime API split real traffic, and `stack down` leaves no process behind.
+ * runtime API split real traffic, and `stack down` leaves no process behind. The demo instances'
+ * /admin routes need the stack's random admin token, and the instances the worker starts get it
+ * (through the spec's passEnv) but none of the worker's secrets.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +17,7 @@ import * as path from 'node:path';
 import { parseRolloutSpecText } from '../../rollout-spec/parse';
 import { freePorts, waitForDevServer } from '../../scripts/temporal-server';
 import { DEFAULT_PORTS, type StackPorts } from '../../scripts/stack/config';
-import type { StackEndpoints } from '../../scripts/stack/endpoints';
+import type { DemoInstanceEndpoints, StackEndpoints } from '../../scripts/stack/endpoints';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const STACK = path.join(ROOT, 'scripts', 'stack.ts');
@@ -86,9 +88,31 @@ async function sendThrough(url: string, n: number): Promise<{ status: Record<str
   return { status, version };
 }
 
-async function served(adminUrl: string): Promise<number> {
-  return ((await (await fetch(`${adminUrl}/stats`)).json()) as { total: number }).total;
+/** The headers a demo instance's /admin routes need. */
+const authed = (instance: DemoInstanceEndpoints, headers: Record<string, string> = {}) => ({
+  ...headers,
+  authorization: `Bearer ${instance.adminToken}`,
+});
+
+async function served(instance: DemoInstanceEndpoints): Promise<number> {
+  const res = await fetch(`${instance.admin}/stats`, { headers: authed(instance) });
+  assert.equal(res.status, 200, `${instance.admin}/stats with the admin token`);
+  return ((await res.json()) as { total: number }).total;
 }
+
+/** The environment a live process was started with (Linux /proc). */
+async function environOf(pid: number): Promise<Record<string, string>> {
+  const raw = await fs.readFile(`/proc/${pid}/environ`, 'utf8');
+  return Object.fromEntries(
+    raw
+      .split('\0')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+}
+
+/** A secret in the environment `stack up` runs in, so the worker holds it too. */
+const WORKER_SECRET = { SOME_WEBHOOK_SECRET: 's3cret-webhook-stack-e2e' };
 
 function alive(pid: number): boolean {
   try {
@@ -113,7 +137,7 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
     const names = Object.keys(DEFAULT_PORTS) as (keyof StackPorts)[];
     const free = await freePorts(names.length);
     ports = Object.fromEntries(names.map((n, i) => [n, free[i]])) as StackPorts;
-    env = { ...process.env, PHOENIX_STACK_PORTS: JSON.stringify(ports), LOAD_RATE: '40' };
+    env = { ...process.env, ...WORKER_SECRET, PHOENIX_STACK_PORTS: JSON.stringify(ports), LOAD_RATE: '40' };
     const up = runStack(['up', '--dir', dir], env);
     assert.equal(up.status, 0, `stack up failed:\n${up.out}`);
     ep = JSON.parse(await fs.readFile(path.join(dir, 'endpoints.json'), 'utf8')) as StackEndpoints;
@@ -133,6 +157,29 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
     for (const value of [ep.temporalUi, ep.prometheus, ep.alertmanager, ep.haproxyFrontend, ep.workerMetrics, ep.workerSdkMetrics]) {
       assert.match(value, /^http:\/\/127\.0\.0\.1:\d+/);
     }
+  });
+
+  test('the demo admin routes need the random per-stack token recorded (mode 0600) in endpoints.json', async () => {
+    assert.match(ep.demo.stable.adminToken, /^[A-Za-z0-9_-]{32,}$/);
+    assert.equal(ep.demo.canary.adminToken, ep.demo.stable.adminToken);
+    assert.equal((await fs.stat(path.join(dir, 'endpoints.json'))).mode & 0o777, 0o600);
+    const stable = ep.demo.stable;
+    const refused: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer not-the-token-at-all-000000' },
+      { authorization: `Basic ${stable.adminToken}` },
+    ];
+    for (const headers of refused) {
+      const post = await fetch(`${stable.admin}/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ unhealthy: true }),
+      });
+      assert.equal(post.status, 401, `POST /admin/faults with ${JSON.stringify(headers)}`);
+      assert.equal((await fetch(`${stable.admin}/stats`, { headers })).status, 401);
+    }
+    assert.equal((await fetch(stable.health)).status, 200, 'the refused fault was not set');
+    assert.equal((await fetch(`${stable.admin}/faults`, { headers: authed(stable) })).status, 200);
   });
 
   test('Temporal frontend has the search attributes; the UI answers', async () => {
@@ -192,9 +239,10 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
 
   test('a fault on the stable instance changes the error ratio seen through HAProxy', async () => {
     const admin = ep.demo.stable.admin;
+    const json = authed(ep.demo.stable, { 'content-type': 'application/json' });
     const bad = await fetch(`${admin}/faults`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: json,
       body: JSON.stringify({ errorRate: 'half' }),
     });
     assert.equal(bad.status, 400);
@@ -205,7 +253,7 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
 
     const set = await fetch(`${admin}/faults`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: json,
       body: JSON.stringify({ errorRate: 0.5 }),
     });
     assert.equal(set.status, 200);
@@ -219,7 +267,7 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
         return Number(r[0]?.value[1]) > 0 ? true : undefined;
       });
     } finally {
-      await fetch(`${admin}/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      await fetch(`${admin}/faults`, { method: 'POST', headers: json, body: '{}' });
     }
     const cleared = await sendThrough(ep.haproxyFrontend, 100);
     assert.deepEqual(cleared.status, { '200': 100 });
@@ -229,6 +277,7 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
     // Start a canary the way the demo spec's `process` platform would, on the stack's canary port.
     canary = spawn(process.execPath, ['--import', 'tsx', 'demo/service.ts', '--version', 'v2', '--port', String(ports.canary)], {
       cwd: ROOT,
+      env: { ...process.env, DEMO_ADMIN_TOKEN: ep.demo.canary.adminToken },
       stdio: 'ignore',
     });
     await eventually('canary UP in HAProxy', async () =>
@@ -236,11 +285,11 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
     );
     assert.equal(await haproxyCommand(ep.haproxyRuntimeApi, 'set server checkout/canary weight 25'), '\n');
     assert.equal(await haproxyCommand(ep.haproxyRuntimeApi, 'set server checkout/stable weight 75'), '\n');
-    const stableBefore = await served(ep.demo.stable.admin);
-    const canaryBefore = await served(ep.demo.canary.admin);
+    const stableBefore = await served(ep.demo.stable);
+    const canaryBefore = await served(ep.demo.canary);
     const seen = await sendThrough(ep.haproxyFrontend, 400);
-    const toCanary = (await served(ep.demo.canary.admin)) - canaryBefore;
-    const toStable = (await served(ep.demo.stable.admin)) - stableBefore;
+    const toCanary = (await served(ep.demo.canary)) - canaryBefore;
+    const toStable = (await served(ep.demo.stable)) - stableBefore;
     // Counts on the instances include the load generator's requests: the split of all traffic.
     const share = toCanary / (toCanary + toStable);
     assert.ok(share > 0.17 && share < 0.33, `canary share ${share} at weight 25/75`);
@@ -260,6 +309,9 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
     const spec = parsed.spec;
     assert.equal(spec.traffic.kind === 'haproxy' && spec.traffic.runtimeApi, ep.haproxyRuntimeApi);
     assert.equal(spec.platform.kind === 'process' && spec.platform.canaryPort, ports.canary);
+    // The worker hands its DEMO_ADMIN_TOKEN on to the instances it starts; the token itself is not in the spec.
+    assert.ok(spec.platform.kind === 'process' && spec.platform.passEnv?.includes('DEMO_ADMIN_TOKEN'));
+    assert.doesNotMatch(await fs.readFile(ep.demoSpec, 'utf8'), new RegExp(ep.demo.stable.adminToken));
     assert.equal(spec.metrics.prometheusUrl, ep.prometheus);
     assert.equal(spec.alerts.alertmanagerUrl, ep.alertmanager);
   });
@@ -297,6 +349,19 @@ describe('demo stack (real Temporal, Prometheus, Alertmanager, HAProxy)', { time
     assert.deepEqual(seen.version, { v2: 20 });
     assert.deepEqual(seen.status, { '200': 20 });
     assert.match(await haproxyCommand(ep.haproxyRuntimeApi, 'show stat'), /^checkout,stable,.*,UP,100,/m);
+
+    // The promoted stable was started by the worker's process platform: it got the admin token
+    // (its /admin answers with it) but not the worker's secrets, which the worker itself has.
+    assert.ok((await served(ep.demo.stable)) >= 0);
+    const workerPid = Number((await fs.readFile(path.join(dir, 'pids', 'worker.pid'), 'utf8')).trim());
+    assert.equal((await environOf(workerPid)).SOME_WEBHOOK_SECRET, WORKER_SECRET.SOME_WEBHOOK_SECRET, 'the worker holds the secret');
+    const promoted = JSON.parse(await fs.readFile(path.join(ep.platformStateDir, 'checkout-stable.json'), 'utf8')) as { pid: number; version: string };
+    assert.equal(promoted.version, 'v2');
+    const instanceEnv = await environOf(promoted.pid);
+    assert.equal(instanceEnv.DEMO_ADMIN_TOKEN, ep.demo.stable.adminToken);
+    assert.ok(instanceEnv.PATH, 'PATH is passed');
+    assert.equal(instanceEnv.SOME_WEBHOOK_SECRET, undefined, 'a worker secret reached the promoted instance');
+    assert.equal(instanceEnv.TEMPORAL_ADDRESS, undefined, 'worker settings do not reach the instance either');
   });
 
   test('up again is idempotent; down stops every process and keeps the logs', async () => {

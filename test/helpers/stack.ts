@@ -27,6 +27,7 @@ import { stackDown, stackUp } from '../../scripts/stack/lifecycle';
 import { STACK_PARTS, type StackContext } from '../../scripts/stack/parts';
 import { isAlive, runningPid, tailLog } from '../../scripts/stack/processes';
 import { haproxyCommand } from '../../scripts/stack/readiness';
+import { demoAdminFetch } from '../../scripts/stack-rollouts';
 import { describeServerState, parseServersStateAnswer, serverState } from '../../activities/traffic/haproxy-server-state';
 import { freePorts } from '../../scripts/temporal-server';
 
@@ -105,7 +106,9 @@ export interface Stack {
   spec(overrides?: SpecOverrides): RolloutSpec;
   /** Live status of the stack's rollout (the `status` query, or the result once closed). */
   status(): Promise<RolloutStatus>;
+  /** POST /admin/faults on one instance directly, with the stack's admin token. */
   setFault(instance: DemoInstance, fault: DemoFault): Promise<void>;
+  /** GET /admin/stats of one instance, with the stack's admin token. */
   stats(instance: DemoInstance): Promise<DemoStats>;
   haproxyWeights(): Promise<HaproxyWeights>;
   /** Sends one command to HAProxy's runtime API (admin level) and returns its answer, e.g. `set weight checkout/canary 0`. */
@@ -258,8 +261,9 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
 
   const admin = (instance: DemoInstance) => endpoints.demo[instance].admin;
 
+  // The demo instances' admin routes need the stack's admin token (endpoints.json).
   const setFault = async (instance: DemoInstance, fault: DemoFault): Promise<void> => {
-    const res = await fetch(`${admin(instance)}/faults`, {
+    const res = await demoAdminFetch(endpoints.demo[instance], '/faults', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(fault),
@@ -270,7 +274,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
   };
 
   const stats = async (instance: DemoInstance): Promise<DemoStats> => {
-    const res = await fetch(`${admin(instance)}/stats`, { signal: AbortSignal.timeout(5_000) });
+    const res = await demoAdminFetch(endpoints.demo[instance], '/stats', { signal: AbortSignal.timeout(5_000) });
     if (!res.ok) throw new Error(`${admin(instance)}/stats answered ${res.status}`);
     return (await res.json()) as DemoStats;
   };
