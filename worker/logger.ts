@@ -12,8 +12,16 @@ export const REDACT_PATHS = [
   'apiKey',
   '*.apiKey',
   'headers.authorization',
+  '*.headers.authorization',
   'headers["x-phoenix-signature"]',
   '*.headers["x-phoenix-signature"]',
+  // API credentials: HMAC keys (read from the environment) and token hashes.
+  'hmacKey',
+  '*.hmacKey',
+  'credentials[*].hmacKey',
+  'tokenSha256',
+  '*.tokenSha256',
+  'credentials[*].tokenSha256',
 ];
 
 /** Creates the root pino logger (JSON lines, ISO timestamps). */

@@ -9,6 +9,8 @@
  *    or the current run's), and every one it carries matches the running rollout. An alert about
  *    an earlier rollout of the same service (Alertmanager re-sends firing alerts every
  *    `repeat_interval`) is `stale` and leaves the current one alone.
+ * 5. the caller's credential may `abort` the rollout's service; otherwise the alert is skipped as
+ *    `refused, out of scope: principal … may not abort service …` and nothing is asked of Temporal.
  * The abort is the `abort` update with `by` = `alertmanager:<alertname>`, bound to the run that was
  * checked, so a rollout started in between is not hit. Alertmanager retries on 5xx, so an
  * unreachable Temporal server is surfaced as an error, not swallowed.
@@ -125,6 +127,18 @@ export function staleness(scope: { canaryVersion?: string; runId?: string }, run
 /** Errors that mean "nothing to abort there", reported as a skip rather than a 5xx. */
 const NOTHING_TO_ABORT = new Set(['RolloutNotFoundError', 'RolloutAlreadyFinishedError']);
 
+/** Prefix of the skip reason of an alert about a service the caller may not abort. */
+export const OUT_OF_SCOPE_PREFIX = 'refused, out of scope: ';
+
+/** Options of {@link abortForAlerts}. */
+export interface AbortForAlertsOptions {
+  /**
+   * Why the caller may not abort `rolloutId` (e.g. `principal am may not abort service payments`),
+   * or null when it may. Default: every rollout may be aborted.
+   */
+  outOfScope?: (rolloutId: string) => string | null;
+}
+
 /**
  * Aborts the rollout run each opted-in, matching, firing alert is about, once per rollout per
  * notification; every other alert is listed in `skipped` with the reason.
@@ -133,6 +147,7 @@ export async function abortForAlerts(
   rollouts: Pick<RolloutClient, 'abort' | 'run'>,
   payload: AlertmanagerPayload,
   log: FastifyBaseLogger,
+  options: AbortForAlertsOptions = {},
 ): Promise<AlertAbortOutcome> {
   const outcome: AlertAbortOutcome = { aborted: [], skipped: [] };
   /** Rollouts already aborted (or found to have nothing to abort) in this notification, by alert. */
@@ -159,6 +174,13 @@ export async function abortForAlerts(
     }
     const { rolloutId } = triage;
     const skip = (reason: string): void => void outcome.skipped.push({ rolloutId, alert: name, reason });
+    // Checked before anything is asked of Temporal: out of scope means not even looked at.
+    const refusal = options.outOfScope?.(rolloutId) ?? null;
+    if (refusal !== null) {
+      log.warn({ rolloutId, alert: name, reason: refusal }, 'abort by alert refused: out of scope');
+      skip(`${OUT_OF_SCOPE_PREFIX}${refusal}`);
+      continue;
+    }
     const earlier = handled.get(rolloutId);
     if (earlier !== undefined) {
       skip(`already handled by alert ${earlier} in this notification`);

@@ -11,6 +11,7 @@ const STATUS_BY_NAME: Record<string, { status: number; path: string }> = {
   RolloutAlreadyFinishedError: { status: 409, path: 'id' },
   RolloutAlreadyRunningError: { status: 409, path: 'service' },
   InvalidRolloutIdError: { status: 400, path: 'id' },
+  OutOfScopeError: { status: 403, path: '(credentials)' },
   InvalidFilterError: { status: 400, path: '(query)' },
   IdempotencyKeyReusedError: { status: 422, path: 'Idempotency-Key' },
   SpecValidationError: { status: 400, path: '(body)' },

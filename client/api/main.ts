@@ -6,6 +6,7 @@ import pino from 'pino';
 import { loadClientConfig } from '../config';
 import { ExitCode } from '../exit-codes';
 import { RolloutClient } from '../rollouts';
+import { REDACT_PATHS } from '../../worker/logger';
 import { loadApiConfig } from './config';
 import { buildApiServer } from './server';
 
@@ -19,7 +20,11 @@ async function main(): Promise<number> {
     process.stderr.write(`phoenix-api: ${(err as Error).message}\n`);
     return ExitCode.InvalidInput;
   }
-  const logger = pino({ level: apiConfig.logLevel, base: { component: 'phoenix-api' } });
+  const logger = pino({
+    level: apiConfig.logLevel,
+    base: { component: 'phoenix-api' },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  });
   let rollouts: RolloutClient;
   try {
     rollouts = await RolloutClient.connect(clientConfig, logger);
@@ -30,13 +35,26 @@ async function main(): Promise<number> {
   const app = buildApiServer({
     rollouts,
     logger,
-    tokenHashes: apiConfig.tokenHashes,
-    hmacSecret: apiConfig.hmacSecret,
+    credentials: apiConfig.credentials,
+    rateLimitPerMin: apiConfig.rateLimitPerMin,
+    tls: apiConfig.tls,
     bodyLimitBytes: apiConfig.bodyLimitBytes,
     idempotencyTtlMs: apiConfig.idempotencyTtlMs,
   });
   const address = await app.listen({ host: apiConfig.host, port: apiConfig.port });
-  logger.info({ address, temporal: clientConfig.address, namespace: clientConfig.namespace }, 'phoenix API listening');
+  logger.info(
+    {
+      address,
+      tls: apiConfig.tls !== undefined,
+      principals: apiConfig.credentials.map((c) => c.principal),
+      rateLimitPerMin: apiConfig.rateLimitPerMin,
+      temporal: clientConfig.address,
+      namespace: clientConfig.namespace,
+    },
+    'phoenix API listening',
+  );
+  const expired = apiConfig.credentials.filter((c) => c.expiresAt !== undefined && c.expiresAt < Date.now());
+  if (expired.length > 0) logger.warn({ principals: expired.map((c) => c.principal) }, 'credentials already expired: they are refused');
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {

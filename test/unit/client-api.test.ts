@@ -1,7 +1,7 @@
 /**
- * The HTTP API against a recording double of the rollout client: auth, validation, idempotency,
- * error mapping, body limit, Alertmanager. The same routes run against a real Temporal server in
- * test/e2e/api.test.ts.
+ * The HTTP API against a recording double of the rollout client: auth, scopes, audit log, rate
+ * limit, validation, idempotency, error mapping, body limit, Alertmanager. The same routes run
+ * against a real Temporal server in test/e2e/api.test.ts.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -9,7 +9,10 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
-import { hashToken, signRequest } from '../../client/api/auth';
+import { Writable } from 'node:stream';
+import { hashToken, signedHeaders } from '../../client/api/auth';
+import type { Credential } from '../../client/api/credentials';
+import { compileScope } from '../../client/api/scope';
 import { buildApiServer, type RolloutOperations } from '../../client/api/server';
 import {
   OperatorActionRefusedError,
@@ -18,7 +21,7 @@ import {
   RolloutNotFoundError,
   ServerUnreachableError,
 } from '../../client/errors';
-import type { RolloutRun } from '../../client/rollouts';
+import type { RolloutRun, RolloutSummary } from '../../client/rollouts';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import type { OperatorAck, OperatorAction } from '../../workflows/contract';
 
@@ -45,6 +48,8 @@ function recordingClient() {
   const refusals = new Map<string, string>();
   /** Canary version of each running rollout (default v2); first run id is `first-<id>`. */
   const canaryVersions = new Map<string, string>();
+  /** What `list` returns (before the API filters it by scope). */
+  const listed: RolloutSummary[] = [];
   let unreachable = false;
   const operate = (action: OperatorAction) => async (id: string, ...rest: unknown[]): Promise<OperatorAck> => {
     calls.push({ method: action, args: [id, ...rest] });
@@ -65,7 +70,7 @@ function recordingClient() {
     },
     async list(filter = {}) {
       calls.push({ method: 'list', args: [filter] });
-      return [];
+      return [...listed];
     },
     async status(id: string) {
       calls.push({ method: 'status', args: [id] });
@@ -97,6 +102,7 @@ function recordingClient() {
     finished,
     refusals,
     canaryVersions,
+    listed,
     setUnreachable: (v: boolean) => {
       unreachable = v;
     },
@@ -231,15 +237,28 @@ describe('HTTP API (client double)', () => {
     assert.equal(badKey.statusCode, 400);
   });
 
-  test('HMAC-signed requests are accepted; a tampered body is not', async () => {
+  test('HMAC-signed requests are accepted once; a tampered body, a replay, or a GET sent as a promote are not', async () => {
     client.running.clear();
-    const ts = String(now / 1000);
-    const signature = signRequest(SECRET, ts, SPEC_JSON);
-    const headers = { 'content-type': 'application/json', 'x-phoenix-timestamp': ts, 'x-phoenix-signature': signature };
+    const signed = signedHeaders({ keyId: 'hmac', key: SECRET, method: 'POST', path: '/v1/rollouts', body: SPEC_JSON, now });
+    const headers = { 'content-type': 'application/json', ...signed };
+    const before = client.calls.length;
     const tampered = await app.inject({ method: 'POST', url: '/v1/rollouts', headers, payload: SPEC_JSON.replace('"v2"', '"v9"') });
     assert.equal(tampered.statusCode, 401);
+    assert.deepEqual(tampered.json().errors, [{ path: 'Authorization', message: 'bad signature' }]);
     const ok = await app.inject({ method: 'POST', url: '/v1/rollouts', headers, payload: SPEC_JSON });
     assert.equal(ok.statusCode, 201, ok.body);
+    const replayed = await app.inject({ method: 'POST', url: '/v1/rollouts', headers, payload: SPEC_JSON });
+    assert.equal(replayed.statusCode, 401);
+    assert.deepEqual(replayed.json().errors, [{ path: 'Authorization', message: 'nonce already used' }]);
+
+    // A captured signed GET cannot be turned into a promote: method and path are signed.
+    client.running.add('rollout-checkout');
+    const get = signedHeaders({ keyId: 'hmac', key: SECRET, method: 'GET', path: '/v1/rollouts/checkout', now });
+    const asPromote = await app.inject({ method: 'POST', url: '/v1/rollouts/checkout/promote', headers: get });
+    assert.equal(asPromote.statusCode, 401);
+    assert.equal(asPromote.json().errors[0].message, 'bad signature');
+    assert.equal((await app.inject({ method: 'GET', url: '/v1/rollouts/checkout', headers: get })).statusCode, 200);
+    assert.deepEqual(client.calls.slice(before).map((c) => c.method), ['start', 'status']);
   });
 
   const post = (url: string, payload?: unknown) =>
@@ -329,13 +348,12 @@ describe('HTTP API (client double)', () => {
     assert.equal(pauseInput.reason, 'pause requested (on behalf of bob, as stated by the caller)');
     assert.match(pauseInput.by, /^api:token:/);
 
-    // A signed request authenticates as `hmac`.
-    const ts = String(now / 1000);
+    // A signed request with the legacy secret authenticates as `hmac`.
     const body = JSON.stringify({ reason: 'signed' });
     const signed = await app.inject({
       method: 'POST',
       url: '/v1/rollouts/checkout/resume',
-      headers: { 'content-type': 'application/json', 'x-phoenix-timestamp': ts, 'x-phoenix-signature': signRequest(SECRET, ts, body) },
+      headers: { 'content-type': 'application/json', ...signedHeaders({ keyId: 'hmac', key: SECRET, method: 'POST', path: '/v1/rollouts/checkout/resume', body, now }) },
       payload: body,
     });
     assert.equal(signed.statusCode, 200, signed.body);
@@ -466,6 +484,310 @@ describe('HTTP API (client double)', () => {
       assert.equal(res.statusCode, 503);
     } finally {
       client.setUnreachable(false);
+    }
+  });
+});
+
+/** A pino logger whose JSON lines land in `lines`. */
+function capturingLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
+const token = (principal: string, services: string[], actions: Parameters<typeof compileScope>[1], extra: Partial<Credential> = {}): Credential => ({
+  principal,
+  tokenSha256: hashToken(`token-of-${principal}`),
+  scope: compileScope(services, actions),
+  source: 'test',
+  ...extra,
+});
+const as = (principal: string) => ({ authorization: `Bearer token-of-${principal}` });
+
+describe('HTTP API: scoped credentials, audit log', () => {
+  const now = Date.UTC(2026, 0, 1);
+  let app: FastifyInstance;
+  let client: ReturnType<typeof recordingClient>;
+  let log: ReturnType<typeof capturingLogger>;
+
+  before(async () => {
+    client = recordingClient();
+    log = capturingLogger();
+    app = buildApiServer({
+      rollouts: client.ops,
+      logger: log.logger,
+      credentials: [
+        token('ci-checkout', ['checkout', 'checkout-*'], ['read', 'start', 'pause', 'resume', 'abort']),
+        token('dashboard', ['*'], ['read']),
+        token('am', ['checkout*'], ['abort']),
+        token('operator', ['*'], ['*']),
+        token('retired', ['*'], ['*'], { expiresAt: now - 1 }),
+        { principal: 'signer', hmacKey: 's'.repeat(32), scope: compileScope(['payments'], ['pause']), source: 'test' },
+      ],
+      now: () => now,
+    });
+    await app.ready();
+  });
+  after(() => app.close());
+
+  const post = (principal: string, url: string, payload?: unknown) =>
+    app.inject({
+      method: 'POST',
+      url,
+      headers: { ...as(principal), ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+      payload: payload === undefined ? undefined : JSON.stringify(payload),
+    });
+  const reset = () => {
+    client.running.clear();
+    client.finished.clear();
+    client.refusals.clear();
+    client.listed.length = 0;
+    for (const id of ['rollout-checkout', 'rollout-checkout-eu', 'rollout-payments']) client.running.add(id);
+  };
+
+  test('an operator action outside the scope is 403 naming principal, action and service, and calls nothing', async () => {
+    reset();
+    const before = client.calls.length;
+    const cases: [string, string, unknown, string][] = [
+      ['ci-checkout', '/v1/rollouts/payments/abort', { reason: 'x' }, 'principal ci-checkout may not abort service payments'],
+      ['ci-checkout', '/v1/rollouts/rollout-payments/pause', undefined, 'principal ci-checkout may not pause service payments'],
+      ['ci-checkout', '/v1/rollouts/checkout/promote', undefined, 'principal ci-checkout may not promote service checkout'],
+      ['dashboard', '/v1/rollouts/checkout/resume', undefined, 'principal dashboard may not resume service checkout'],
+      ['am', '/v1/rollouts/checkout/pause', undefined, 'principal am may not pause service checkout'],
+      // An invalid id from a principal without the action at all: refused, not validated.
+      ['dashboard', '/v1/rollouts/bad%20id/pause', undefined, 'principal dashboard may not pause any service'],
+      // Scope is checked before the body: an out-of-scope caller learns nothing about it.
+      ['ci-checkout', '/v1/rollouts/payments/abort', {}, 'principal ci-checkout may not abort service payments'],
+    ];
+    for (const [principal, url, body, message] of cases) {
+      const res = await post(principal, url, body);
+      assert.equal(res.statusCode, 403, `${principal} ${url}: ${res.body}`);
+      assert.deepEqual(res.json(), { errors: [{ path: '(credentials)', message }] }, `${principal} ${url}`);
+    }
+    assert.deepEqual(client.calls.slice(before), []);
+  });
+
+  test('in scope, the action goes through and the workflow records api:<principal>', async () => {
+    reset();
+    const paused = await post('ci-checkout', '/v1/rollouts/checkout-eu/pause', { reason: 'look', by: 'alice' });
+    assert.equal(paused.statusCode, 200, paused.body);
+    const call = client.calls.at(-1)!;
+    assert.deepEqual(call, { method: 'pause', args: ['rollout-checkout-eu', { reason: 'look (on behalf of alice, as stated by the caller)', by: 'api:ci-checkout' }] });
+    const aborted = await post('ci-checkout', '/v1/rollouts/checkout/abort', { reason: 'bad canary' });
+    assert.equal(aborted.statusCode, 200);
+    assert.deepEqual(client.calls.at(-1)!.args.slice(0, 3), ['rollout-checkout', 'bad canary', 'api:ci-checkout']);
+    const promoted = await post('operator', '/v1/rollouts/payments/promote');
+    assert.equal(promoted.statusCode, 200);
+    assert.deepEqual(client.calls.at(-1)!.args, ['rollout-payments', { by: 'api:operator' }]);
+  });
+
+  test('an HMAC credential is scoped by its key id like a token', async () => {
+    reset();
+    const before = client.calls.length;
+    const send = (url: string) =>
+      app.inject({ method: 'POST', url, headers: signedHeaders({ keyId: 'signer', key: 's'.repeat(32), method: 'POST', path: url, now }) });
+    const refused = await send('/v1/rollouts/checkout/pause');
+    assert.equal(refused.statusCode, 403);
+    assert.equal(refused.json().errors[0].message, 'principal signer may not pause service checkout');
+    assert.equal(client.calls.length, before);
+    assert.equal((await send('/v1/rollouts/payments/pause')).statusCode, 200);
+    assert.deepEqual(client.calls.at(-1)!.args, ['rollout-payments', { by: 'api:signer' }]);
+  });
+
+  test('start: the spec\'s service must be in scope; 403 starts nothing', async () => {
+    reset();
+    client.running.clear();
+    const before = client.calls.length;
+    const payments = JSON.stringify({ ...JSON.parse(SPEC_JSON), service: 'payments' });
+    const start = (principal: string, payload: string, extra: Record<string, string> = {}) =>
+      app.inject({ method: 'POST', url: '/v1/rollouts', headers: { ...as(principal), 'content-type': 'application/json', ...extra }, payload });
+    const refused = await start('ci-checkout', payments);
+    assert.equal(refused.statusCode, 403);
+    assert.deepEqual(refused.json(), { errors: [{ path: '(credentials)', message: 'principal ci-checkout may not start service payments' }] });
+    // An idempotent retry of a refused start is refused again, and still starts nothing.
+    assert.equal((await start('ci-checkout', payments, { 'idempotency-key': 'k-403' })).statusCode, 403);
+    assert.equal((await start('ci-checkout', payments, { 'idempotency-key': 'k-403' })).statusCode, 403);
+    // Without `start` at all, even an invalid spec is refused before it is validated.
+    const dashboard = await start('dashboard', '{"service": 5}');
+    assert.equal(dashboard.statusCode, 403);
+    assert.equal(dashboard.json().errors[0].message, 'principal dashboard may not start any service');
+    assert.deepEqual(client.calls.slice(before), []);
+
+    const ok = await start('ci-checkout', SPEC_JSON);
+    assert.equal(ok.statusCode, 201, ok.body);
+    assert.deepEqual(client.calls.slice(before).map((c) => c.method), ['start']);
+  });
+
+  test('read: status and the list are limited to the scope; a service filter outside it is 403', async () => {
+    reset();
+    const row = (service: string): RolloutSummary => ({
+      rolloutId: `rollout-${service}`,
+      runId: 'r',
+      service,
+      state: 'progressing',
+      phase: null,
+      weight: null,
+      executionStatus: 'RUNNING',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      closedAt: null,
+    });
+    client.listed.push(row('checkout'), row('payments'), row('checkout-eu'), row('search'));
+    const get = (principal: string, url: string) => app.inject({ method: 'GET', url, headers: as(principal) });
+    const before = client.calls.length;
+    const status = await get('ci-checkout', '/v1/rollouts/payments');
+    assert.equal(status.statusCode, 403);
+    assert.deepEqual(status.json(), { errors: [{ path: '(credentials)', message: 'principal ci-checkout may not read service payments' }] });
+    const filtered = await get('ci-checkout', '/v1/rollouts?service=payments');
+    assert.equal(filtered.statusCode, 403);
+    assert.equal(filtered.json().errors[0].message, 'principal ci-checkout may not read service payments');
+    const noRead = await get('am', '/v1/rollouts');
+    assert.equal(noRead.statusCode, 403);
+    assert.equal(noRead.json().errors[0].message, 'principal am may not read any service');
+    assert.deepEqual(client.calls.slice(before), []);
+
+    assert.equal((await get('ci-checkout', '/v1/rollouts/checkout')).statusCode, 200);
+    const mine = await get('ci-checkout', '/v1/rollouts');
+    assert.deepEqual(mine.json().rollouts.map((r: RolloutSummary) => r.service), ['checkout', 'checkout-eu']);
+    const all = await get('dashboard', '/v1/rollouts?state=progressing');
+    assert.deepEqual(all.json().rollouts.map((r: RolloutSummary) => r.service), ['checkout', 'payments', 'checkout-eu', 'search']);
+  });
+
+  test('an expired credential is 401 "credential expired" and calls nothing', async () => {
+    reset();
+    const before = client.calls.length;
+    for (const res of [await post('retired', '/v1/rollouts/checkout/pause'), await app.inject({ method: 'GET', url: '/v1/rollouts', headers: as('retired') })]) {
+      assert.equal(res.statusCode, 401);
+      assert.deepEqual(res.json(), { errors: [{ path: 'Authorization', message: 'credential expired' }] });
+    }
+    assert.equal(client.calls.length, before);
+  });
+
+  test('Alertmanager: aborts only rollouts the principal may abort; the others are reported as refused, out of scope, and not touched', async () => {
+    reset();
+    const before = client.calls.length;
+    const alert = (name: string, service: string) => ({ status: 'firing', labels: { alertname: name, phoenix_action: 'abort', service, canary_version: 'v2' } });
+    const res = await post('am', '/v1/alertmanager', { alerts: [alert('CheckoutBurn', 'checkout'), alert('PaymentsBurn', 'payments'), alert('EuBurn', 'checkout-eu')] });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json(), {
+      aborted: [
+        { rolloutId: 'rollout-checkout', alert: 'CheckoutBurn', message: 'abort done' },
+        { rolloutId: 'rollout-checkout-eu', alert: 'EuBurn', message: 'abort done' },
+      ],
+      skipped: [{ rolloutId: 'rollout-payments', alert: 'PaymentsBurn', reason: 'refused, out of scope: principal am may not abort service payments' }],
+    });
+    // Nothing at all was asked about payments: no run lookup, no abort.
+    const touched = client.calls.slice(before).map((c) => `${c.method} ${String(c.args[0])}`);
+    assert.deepEqual(touched, ['run rollout-checkout', 'abort rollout-checkout', 'run rollout-checkout-eu', 'abort rollout-checkout-eu']);
+    // A principal with no abort at all is refused outright.
+    const dashboard = await post('dashboard', '/v1/alertmanager', { alerts: [alert('X', 'checkout')] });
+    assert.equal(dashboard.statusCode, 403);
+    assert.equal(dashboard.json().errors[0].message, 'principal dashboard may not abort any service');
+    assert.equal(client.calls.length, before + 4);
+  });
+
+  test('every response is logged with principal, action, service, rolloutId and outcome; state changes get an audit line', async () => {
+    reset();
+    log.lines.length = 0;
+    await post('ci-checkout', '/v1/rollouts/payments/abort', { reason: 'x' });
+    await post('ci-checkout', '/v1/rollouts/checkout/pause');
+    await app.inject({ method: 'GET', url: '/v1/rollouts/checkout', headers: as('dashboard') });
+    await post('nobody', '/v1/rollouts/checkout/resume');
+    await post('am', '/v1/alertmanager', { alerts: [{ status: 'firing', labels: { alertname: 'A', phoenix_action: 'abort', service: 'payments', canary_version: 'v2' } }] });
+    const pick = (l: Record<string, unknown>) => ({ principal: l.principal, action: l.action, service: l.service, rolloutId: l.rolloutId, outcome: l.outcome, statusCode: l.statusCode });
+    const handled = log.lines.filter((l) => l.msg === 'request handled').map(pick);
+    assert.deepEqual(handled, [
+      { principal: 'ci-checkout', action: 'abort', service: 'payments', rolloutId: 'rollout-payments', outcome: 'out_of_scope', statusCode: 403 },
+      { principal: 'ci-checkout', action: 'pause', service: 'checkout', rolloutId: 'rollout-checkout', outcome: 'ok', statusCode: 200 },
+      { principal: 'dashboard', action: 'read', service: 'checkout', rolloutId: 'rollout-checkout', outcome: 'ok', statusCode: 200 },
+      { principal: undefined, action: 'resume', service: undefined, rolloutId: undefined, outcome: 'unauthenticated', statusCode: 401 },
+      { principal: 'am', action: 'alertmanager', service: undefined, rolloutId: undefined, outcome: 'ok', statusCode: 200 },
+    ]);
+    const audit = log.lines.filter((l) => l.audit === true).map((l) => ({ ...pick(l), decision: l.decision }));
+    assert.deepEqual(audit, [
+      { principal: 'ci-checkout', action: 'abort', service: 'payments', rolloutId: 'rollout-payments', outcome: 'out_of_scope', statusCode: 403, decision: 'refused' },
+      { principal: 'ci-checkout', action: 'pause', service: 'checkout', rolloutId: 'rollout-checkout', outcome: 'ok', statusCode: 200, decision: 'allowed' },
+      { principal: undefined, action: 'resume', service: undefined, rolloutId: undefined, outcome: 'unauthenticated', statusCode: 401, decision: 'refused' },
+      { principal: 'am', action: 'alertmanager', service: undefined, rolloutId: undefined, outcome: 'ok', statusCode: 200, decision: 'allowed' },
+    ]);
+    const amLine = log.lines.find((l) => l.audit === true && l.action === 'alertmanager')!;
+    assert.deepEqual([amLine.aborted, amLine.outOfScope], [[], ['rollout-payments']]);
+    // No token or signature in any line.
+    assert.doesNotMatch(JSON.stringify(log.lines), /token-of-/);
+  });
+
+  test('a /v1 route that declares no action is refused, even for a full-scope credential', async () => {
+    const other = buildApiServer({ rollouts: client.ops, logger: pino({ level: 'silent' }), credentials: [token('operator', ['*'], ['*'])] });
+    let ran = false;
+    other.get('/v1/undeclared', async () => {
+      ran = true;
+      return {};
+    });
+    try {
+      const res = await other.inject({ method: 'GET', url: '/v1/undeclared', headers: as('operator') });
+      assert.equal(res.statusCode, 403);
+      assert.match(res.json().errors[0].message, /declares no action/);
+      assert.equal(ran, false);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('HTTP API: rate limit per principal', () => {
+  let app: FastifyInstance;
+  const client = recordingClient();
+
+  before(async () => {
+    app = buildApiServer({
+      rollouts: client.ops,
+      logger: pino({ level: 'silent' }),
+      credentials: [token('ci-checkout', ['*'], ['*']), token('dashboard', ['*'], ['read'])],
+      rateLimitPerMin: 3,
+    });
+    await app.ready();
+  });
+  after(() => app.close());
+
+  const get = (headers: Record<string, string>) => app.inject({ method: 'GET', url: '/v1/rollouts', headers });
+
+  test('past the limit a principal gets 429 in the API error shape with retry-after; others are not affected', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await get(as('ci-checkout'))).statusCode, 200);
+    const limited = await get(as('ci-checkout'));
+    assert.equal(limited.statusCode, 429);
+    const body = limited.json<{ errors: { path: string; message: string }[] }>();
+    assert.equal(body.errors.length, 1);
+    assert.equal(body.errors[0]!.path, '(rate)');
+    assert.match(body.errors[0]!.message, /^rate limit exceeded: at most 3 requests per minute for principal ci-checkout; retry in \d+ s$/);
+    const retryAfter = Number(limited.headers['retry-after']);
+    assert.ok(retryAfter >= 1 && retryAfter <= 60, String(limited.headers['retry-after']));
+    const calls = client.calls.length;
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/rollouts/checkout/pause', headers: as('ci-checkout') })).statusCode, 429);
+    assert.equal(client.calls.length, calls, 'a limited request reaches nothing');
+    // Another principal from the same address has its own budget.
+    assert.equal((await get(as('dashboard'))).statusCode, 200);
+    // Public routes are not limited.
+    assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  });
+
+  test('unauthenticated requests are limited per IP: 401 until the limit, then 429', async () => {
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await get({ authorization: 'Bearer wrong' })).statusCode);
+    assert.deepEqual(statuses, [401, 401, 401, 429]);
+    // An authenticated principal from that IP is counted on its own.
+    assert.equal((await get(as('dashboard'))).statusCode, 200);
+  });
+
+  test('0 turns the limit off', async () => {
+    const unlimited = buildApiServer({ rollouts: client.ops, logger: pino({ level: 'silent' }), credentials: [token('ci-checkout', ['*'], ['*'])], rateLimitPerMin: 0 });
+    try {
+      for (let i = 0; i < 10; i++) assert.equal((await unlimited.inject({ method: 'GET', url: '/v1/rollouts', headers: as('ci-checkout') })).statusCode, 200);
+    } finally {
+      await unlimited.close();
     }
   });
 });
