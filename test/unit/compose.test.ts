@@ -18,6 +18,14 @@ import { SEARCH_ATTRIBUTES } from '../../workflows/contract';
 const ROOT = path.resolve(__dirname, '..', '..');
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
 const TOKEN_HASH = createHash('sha256').update('compose-test-token').digest('hex');
+const GRAFANA_PASSWORD = 'compose-test-grafana-password';
+const DEMO_TOKEN = 'compose-test-demo-admin-token';
+/** Every variable compose requires, so a test can leave out exactly one. */
+const REQUIRED_ENV = {
+  PHOENIX_API_TOKEN_HASHES: TOKEN_HASH,
+  GRAFANA_ADMIN_PASSWORD: GRAFANA_PASSWORD,
+  DEMO_ADMIN_TOKEN: DEMO_TOKEN,
+};
 
 /** Services the stack must have (issue: Temporal on PostgreSQL, UI, observability, LB, Phoenix, demo). */
 const REQUIRED_SERVICES = [
@@ -45,6 +53,8 @@ interface Service {
   volumes?: (string | { type?: string; source?: string; target?: string })[];
   environment?: Record<string, string | null>;
   depends_on?: Record<string, { condition: string }> | string[];
+  group_add?: (string | number)[];
+  networks?: Record<string, unknown> | string[];
   healthcheck?: { test?: string[] | string };
 }
 
@@ -65,7 +75,9 @@ const SKIP = dockerCompose
 function compose(args: string[], env: Record<string, string | undefined> = {}) {
   const base = { ...process.env };
   // The host's own settings must not leak into what the test checks.
-  for (const key of Object.keys(base)) if (key.startsWith('PHOENIX_') || key.startsWith('TEMPORAL_')) delete base[key];
+  for (const key of Object.keys(base)) {
+    if (key.startsWith('PHOENIX_') || key.startsWith('TEMPORAL_') || key in REQUIRED_ENV) delete base[key];
+  }
   const merged: NodeJS.ProcessEnv = { ...base, COMPOSE_PROJECT_NAME: 'phoenix-compose-test' };
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) delete merged[k];
@@ -78,7 +90,7 @@ let resolvedCache: { services: Record<string, Service> } | undefined;
 /** The configuration as docker-compose resolved it (merge keys, defaults, absolute paths). */
 function resolved(): { services: Record<string, Service> } {
   if (!resolvedCache) {
-    const r = compose(['config'], { PHOENIX_API_TOKEN_HASHES: TOKEN_HASH });
+    const r = compose(['config'], REQUIRED_ENV);
     assert.equal(r.status, 0, r.stderr);
     resolvedCache = parse(r.stdout) as { services: Record<string, Service> };
   }
@@ -88,15 +100,19 @@ function resolved(): { services: Record<string, Service> } {
 const commandOf = (s: Service): string[] => (Array.isArray(s.command) ? s.command : s.command ? [s.command] : []);
 
 test('docker-compose config -q accepts the file', { skip: SKIP }, () => {
-  const r = compose(['config', '-q'], { PHOENIX_API_TOKEN_HASHES: TOKEN_HASH });
+  const r = compose(['config', '-q'], REQUIRED_ENV);
   assert.equal(r.status, 0, `docker-compose config -q failed:\n${r.stderr}`);
 });
 
-test('without PHOENIX_API_TOKEN_HASHES compose refuses to start and names the variable', { skip: SKIP }, () => {
-  const r = compose(['config', '-q'], { PHOENIX_API_TOKEN_HASHES: undefined });
-  assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /PHOENIX_API_TOKEN_HASHES/);
-});
+for (const name of Object.keys(REQUIRED_ENV)) {
+  test(`without ${name} compose refuses to start and names the variable`, { skip: SKIP }, () => {
+    for (const value of [undefined, '']) {
+      const r = compose(['config', '-q'], { ...REQUIRED_ENV, [name]: value });
+      assert.notEqual(r.status, 0, `compose started with ${name}=${JSON.stringify(value)}`);
+      assert.match(r.stderr, new RegExp(`set ${name}`));
+    }
+  });
+}
 
 test('a broken compose file fails the same check (the check can fail)', { skip: SKIP }, (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'phoenix-compose-'));
@@ -105,7 +121,7 @@ test('a broken compose file fails the same check (the check can fail)', { skip: 
   writeFileSync(broken, readFileSync(COMPOSE_FILE, 'utf8').replace('condition: service_completed_successfully', 'condition: service_maybe'));
   const r = spawnSync(dockerCompose as string, ['-f', broken, 'config', '-q'], {
     cwd: ROOT,
-    env: { ...process.env, PHOENIX_API_TOKEN_HASHES: TOKEN_HASH },
+    env: { ...process.env, ...REQUIRED_ENV },
     encoding: 'utf8',
   });
   assert.notEqual(r.status, 0, 'docker-compose accepted an invalid depends_on condition');
@@ -191,7 +207,7 @@ test('in-network listeners are explicit 0.0.0.0 (our defaults are 127.0.0.1)', {
 
 test('Temporal Cloud settings reach worker and API from the shell', { skip: SKIP }, () => {
   const r = compose(['config'], {
-    PHOENIX_API_TOKEN_HASHES: TOKEN_HASH,
+    ...REQUIRED_ENV,
     TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233',
     TEMPORAL_NAMESPACE: 'ns.acct',
     TEMPORAL_API_KEY: 'k',
@@ -231,7 +247,7 @@ test('HAProxy, Prometheus and the example spec point at services that exist, on 
   assert.match(haproxy, new RegExp(`^backend ${HAPROXY_NAMES.backend}$`, 'm'));
   assert.match(haproxy, new RegExp(`^\\s+server ${HAPROXY_NAMES.stableServer} demo-stable:${portOf('demo-stable')} weight 100 check`, 'm'));
   assert.match(haproxy, new RegExp(`^\\s+server ${HAPROXY_NAMES.canaryServer} demo-canary:${portOf('demo-canary')} weight 0 check`, 'm'));
-  assert.match(haproxy, /^\s+stats socket ipv4@0\.0\.0\.0:9999 level admin$/m);
+  assert.match(haproxy, /^\s+stats socket \/var\/lib\/haproxy\/admin\.sock mode 660 level admin$/m);
 
   const prom = parse(readFileSync(path.join(ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as {
     scrape_configs: { job_name: string; static_configs?: { targets: string[] }[]; dns_sd_configs?: { names: string[] }[] }[];
@@ -251,7 +267,7 @@ test('HAProxy, Prometheus and the example spec point at services that exist, on 
   assert.ok(parsed.success, JSON.stringify(!parsed.success && parsed.issues));
   const spec = parsed.spec;
   assert.ok(spec.traffic.kind === 'haproxy');
-  assert.equal(spec.traffic.runtimeApi, 'haproxy:9999');
+  assert.equal(spec.traffic.runtimeApi, '/run/haproxy/admin.sock');
   assert.equal(spec.traffic.backend, HAPROXY_NAMES.backend);
   assert.equal(spec.traffic.stableServer, HAPROXY_NAMES.stableServer);
   assert.equal(spec.traffic.canaryServer, HAPROXY_NAMES.canaryServer);
@@ -262,6 +278,123 @@ test('HAProxy, Prometheus and the example spec point at services that exist, on 
   // The versions are the ones the demo containers run.
   assert.ok(commandOf(services['demo-stable'] as Service).includes(spec.stable.version));
   assert.ok(commandOf(services['demo-canary'] as Service).includes(spec.canary.version));
+});
+
+/** A service's mounts; a named volume's source has no leading "/". */
+function mountsOf(s: Service | undefined): { source: string; target: string }[] {
+  return (s?.volumes ?? []).flatMap((v) => {
+    if (typeof v !== 'string') return v.source && v.target ? [{ source: v.source, target: v.target }] : [];
+    const [source, target] = v.split(':');
+    return source && target ? [{ source, target }] : [];
+  });
+}
+
+/** Container ports a service publishes on the host. */
+function publishedTargets(s: Service | undefined): number[] {
+  return (s?.ports ?? []).map((p) => (typeof p === 'string' ? Number(p.split('/')[0]?.split(':').at(-1)) : Number(p.target)));
+}
+
+/**
+ * Everything that would let a container other than haproxy and the worker reach HAProxy's runtime
+ * API (admin level); [] when it is only a unix socket on a named volume that just those two mount,
+ * published nowhere, and `runtimeApi` (the example spec's) is that socket as the worker sees it.
+ */
+function runtimeApiProblems(services: Record<string, Service>, haproxyCfg: string, runtimeApi: string): string[] {
+  const problems: string[] = [];
+  const sockets = [...haproxyCfg.matchAll(/^\s*stats\s+socket\s+(\S+)(.*)$/gm)];
+  if (sockets.length === 0) problems.push('haproxy.cfg has no stats socket');
+  if (/^\s*bind\b.*\blevel\s+(admin|operator)\b/m.test(haproxyCfg)) problems.push('a bind line exposes the runtime API');
+  const haproxy = services.haproxy;
+  const worker = services.worker;
+  for (const [, socketPath = '', options = ''] of sockets) {
+    if (!socketPath.startsWith('/')) {
+      problems.push(`stats socket ${socketPath} is a network address, not a unix socket`);
+      continue;
+    }
+    const mount = mountsOf(haproxy).find((m) => !m.source.startsWith('/') && path.posix.dirname(socketPath) === m.target);
+    if (!mount) {
+      problems.push(`the socket ${socketPath} is not on a named volume mounted by haproxy`);
+      continue;
+    }
+    const mounters = Object.entries(services)
+      .filter(([, svc]) => mountsOf(svc).some((m) => m.source === mount.source))
+      .map(([name]) => name)
+      .sort();
+    if (JSON.stringify(mounters) !== JSON.stringify(['haproxy', 'worker'])) {
+      problems.push(`volume ${mount.source} (the runtime API socket) is mounted by ${mounters.join(', ')}, not exactly haproxy and worker`);
+    }
+    const workerMount = mountsOf(worker).find((m) => m.source === mount.source);
+    const expected = workerMount && path.posix.join(workerMount.target, path.posix.basename(socketPath));
+    if (runtimeApi !== expected) problems.push(`the spec's runtimeApi ${runtimeApi} is not the socket as the worker sees it (${expected})`);
+    // Connecting to a unix socket needs write permission. Others: none; the group: the worker's.
+    const mode = /\bmode\s+([0-7]{3,4})\b/.exec(options)?.[1];
+    const writable = (digit: string | undefined) => (Number(digit) & 2) !== 0;
+    if (!mode || writable(mode.at(-1))) {
+      problems.push(`the socket mode ${mode ?? '(default)'} lets every local user write to it`);
+    } else if (!writable(mode.at(-2))) {
+      problems.push(`the socket mode ${mode} leaves the worker (another user) out`);
+    } else if (!worker?.group_add?.map(String).includes('99')) {
+      problems.push("the worker is not in the haproxy image's group (gid 99) that owns the socket");
+    }
+  }
+  // The runtime API must not be published either: haproxy publishes its frontends only.
+  const frontendPorts = new Set([...haproxyCfg.matchAll(/^\s*bind\s+\S*:(\d+)/gm)].map((m) => Number(m[1])));
+  for (const port of publishedTargets(haproxy)) {
+    if (!frontendPorts.has(port)) problems.push(`haproxy publishes port ${port}, which is no frontend`);
+  }
+  return problems;
+}
+
+function composeSpecRuntimeApi(): string {
+  const parsed = parseRolloutSpecText(readFileSync(path.join(ROOT, 'examples', 'compose-stack.yaml'), 'utf8'));
+  assert.ok(parsed.success && parsed.spec.traffic.kind === 'haproxy');
+  return parsed.spec.traffic.runtimeApi;
+}
+
+test("HAProxy's runtime API is a unix socket on a volume only haproxy and the worker mount", { skip: SKIP }, () => {
+  const { services } = resolved();
+  const cfg = readFileSync(path.join(ROOT, 'deploy', 'haproxy', 'haproxy.cfg'), 'utf8');
+  assert.deepEqual(runtimeApiProblems(services, cfg, composeSpecRuntimeApi()), []);
+  assert.deepEqual(publishedTargets(services.haproxy).sort(), [8080, 8405]);
+  // The frontend still denies /admin (defence in depth besides the demo's admin token).
+  assert.match(cfg, /^\s+http-request deny deny_status 403 if \{ path_beg \/admin \}$/m);
+});
+
+test('the runtime API check fails for a service mounting the socket, a TCP socket, a published port or a wrong spec', { skip: SKIP }, () => {
+  const { services } = resolved();
+  const cfg = readFileSync(path.join(ROOT, 'deploy', 'haproxy', 'haproxy.cfg'), 'utf8');
+  const spec = composeSpecRuntimeApi();
+  const canary = services['demo-canary'] as Service;
+  const sharing = { ...services, 'demo-canary': { ...canary, volumes: [...(canary.volumes ?? []), 'haproxy-runtime:/sock:rw'] } };
+  assert.match(runtimeApiProblems(sharing, cfg, spec).join('\n'), /mounted by demo-canary, haproxy, worker/);
+  const tcp = cfg.replace(/stats socket \S+/, 'stats socket ipv4@0.0.0.0:9999');
+  assert.match(runtimeApiProblems(services, tcp, spec).join('\n'), /network address/);
+  const haproxy = services.haproxy as Service;
+  const published = { ...services, haproxy: { ...haproxy, ports: [...(haproxy.ports ?? []), '127.0.0.1:9999:9999/tcp'] } };
+  assert.match(runtimeApiProblems(published, cfg, spec).join('\n'), /publishes port 9999/);
+  assert.match(runtimeApiProblems(services, cfg, 'haproxy:9999').join('\n'), /not the socket as the worker sees it/);
+  const open = cfg.replace(/(stats socket \S+ mode )660/, '$1666');
+  assert.notEqual(open, cfg);
+  assert.match(runtimeApiProblems(services, open, spec).join('\n'), /every local user/);
+});
+
+test('Grafana has no default admin password and anonymous visitors are viewers only', { skip: SKIP }, () => {
+  const env = resolved().services.grafana?.environment ?? {};
+  // The password is the one from the shell (the test's), so there is no default behind it.
+  assert.equal(env.GF_SECURITY_ADMIN_PASSWORD, GRAFANA_PASSWORD);
+  assert.doesNotMatch(readFileSync(COMPOSE_FILE, 'utf8'), /GRAFANA_ADMIN_PASSWORD:-/);
+  if (env.GF_AUTH_ANONYMOUS_ENABLED === 'true') assert.equal(env.GF_AUTH_ANONYMOUS_ORG_ROLE, 'Viewer');
+  assert.equal(env.GF_USERS_ALLOW_SIGN_UP, 'false');
+});
+
+test('the demo services require an admin token from the shell; no other service gets it', { skip: SKIP }, () => {
+  const { services } = resolved();
+  const demos = Object.entries(services).filter(([, svc]) => commandOf(svc).includes('demo/service.ts'));
+  assert.deepEqual(demos.map(([name]) => name).sort(), ['demo-canary', 'demo-stable']);
+  for (const [name, svc] of demos) assert.equal(svc.environment?.DEMO_ADMIN_TOKEN, DEMO_TOKEN, `${name} runs without the admin token`);
+  for (const [name, svc] of Object.entries(services)) {
+    if (!demos.some(([demo]) => demo === name)) assert.ok(!('DEMO_ADMIN_TOKEN' in (svc.environment ?? {})), `${name} gets DEMO_ADMIN_TOKEN`);
+  }
 });
 
 test('Dockerfile: node:20-slim, npm ci, non-root user; .dockerignore keeps local state out', () => {
