@@ -119,9 +119,12 @@ export class CredentialsFileError extends Error {
 export function parseCredentialsFile(text: string, fileName: string, env: Readonly<Record<string, string | undefined>>): Credential[] {
   const problems: string[] = [];
   const add = (line: string): void => void problems.push(`${fileName}: ${line}`);
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    for (const err of doc.errors) add(`line ${err.linePos?.[0]?.line ?? '?'}: ${err.message.split('\n')[0]}`);
+    for (const err of doc.errors) {
+      const message = (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+      add(`line ${err.linePos?.[0]?.line ?? '?'}: ${message}`);
+    }
     throw new CredentialsFileError(problems);
   }
   const data: unknown = doc.toJS();

@@ -1,6 +1,7 @@
 /**
  * The Alertmanager receiver's decisions without Temporal: which alerts may abort (opt-in label,
- * a named rollout, a run scope) and when a matching rollout is a different run (stale). The
+ * a named rollout, a run scope, the caller's credential scope) and when a matching rollout is a
+ * different run (stale). The
  * receiver over HTTP with a client double is in client-api.test.ts, on a real server and worker
  * in test/e2e/alert-receiver.test.ts.
  */
@@ -10,7 +11,9 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { buildAlert } from '../../activities/alerts';
-import { abortForAlerts, staleness, triageAlert, type Alert } from '../../client/api/alertmanager';
+import { abortForAlerts, OUT_OF_SCOPE_PREFIX, staleness, triageAlert, type Alert } from '../../client/api/alertmanager';
+import { compileScope } from '../../client/api/scope';
+import { serviceOfRolloutId } from '../../client/ids';
 import type { RolloutRun } from '../../client/rollouts';
 import { ALERT_NAMES } from '../../workflows/contract';
 import { rolloutSpec } from '../helpers/rollout-spec';
@@ -104,4 +107,41 @@ test("a rollout's own alerts (origin=phoenix) never abort, even with the opt-in 
     alerts.map(() => 'raised by phoenix itself'),
   );
   assert.deepEqual(aborted, []);
+});
+
+test('only rollouts the caller may abort are aborted; the others are refused as out of scope before Temporal is asked', async () => {
+  const calls: string[] = [];
+  const rollouts = {
+    run: async (id: string) => {
+      calls.push(`run ${id}`);
+      return run({ rolloutId: id });
+    },
+    abort: async (id: string) => {
+      calls.push(`abort ${id}`);
+      return { action: 'abort' as const, state: 'rolling_back' as const, message: 'aborting' };
+    },
+  };
+  const scope = compileScope(['checkout', 'checkout-*'], ['abort']);
+  const outOfScope = (rolloutId: string) => {
+    const service = serviceOfRolloutId(rolloutId);
+    return scope.allows('abort', service) ? null : `principal am may not abort service ${service}`;
+  };
+  const alert = (name: string, service: string) => firing({ alertname: name, phoenix_action: 'abort', service, canary_version: 'v2' });
+  const outcome = await abortForAlerts(
+    rollouts,
+    { alerts: [alert('A', 'payments'), alert('B', 'checkout-eu'), alert('C', 'payments'), firing({ alertname: 'D', service: 'payments' })] },
+    pino({ level: 'silent' }),
+    { outOfScope },
+  );
+  assert.deepEqual(outcome.aborted.map((a) => a.rolloutId), ['rollout-checkout-eu']);
+  assert.deepEqual(
+    outcome.skipped.map((s) => [s.alert, s.reason]),
+    [
+      ['A', `${OUT_OF_SCOPE_PREFIX}principal am may not abort service payments`],
+      ['C', 'refused, out of scope: principal am may not abort service payments'],
+      // Not opted in: skipped for that reason, whatever the scope.
+      ['D', 'does not opt in: only alerts labelled phoenix_action="abort" abort a rollout'],
+    ],
+  );
+  assert.deepEqual(calls, ['run rollout-checkout-eu', 'abort rollout-checkout-eu']);
 });
