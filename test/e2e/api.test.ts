@@ -1,19 +1,28 @@
 /**
  * The HTTP API over real HTTP, backed by a real Temporal dev server and a worker running the real
- * workflow (see test/helpers/client-e2e-world.ts).
+ * workflow (see test/helpers/client-e2e-world.ts): an admin token (PHOENIX_API_TOKEN_HASHES), a
+ * scoped pipeline token and an HMAC signer with their principals in the rollout's audit trail.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { stringify as stringifyYaml } from 'yaml';
-import { hashToken } from '../../client/api/auth';
+import { hashToken, signedHeaders } from '../../client/api/auth';
+import type { Credential } from '../../client/api/credentials';
+import { compileScope } from '../../client/api/scope';
 import { buildApiServer } from '../../client/api/server';
 import { parseRolloutSpec } from '../../rollout-spec/parse';
 import type { RolloutStatus } from '../../workflows/contract';
 import { eventually, startRolloutWorld, type RolloutWorld } from '../helpers/client-e2e-world';
 
 const TOKEN = 'e2e-api-token-0123456789';
+const PIPELINE_TOKEN = 'e2e-pipeline-token-0123456789';
+const SIGNER_KEY = 'e2e-signer-key-0123456789abcdefghijkl';
+const CREDENTIALS: Credential[] = [
+  { principal: 'ci-scoped', tokenSha256: hashToken(PIPELINE_TOKEN), scope: compileScope(['api-scoped'], ['read', 'start', 'pause', 'abort']), source: 'test' },
+  { principal: 'signer', hmacKey: SIGNER_KEY, scope: compileScope(['api-signed*'], ['read', 'start']), source: 'test' },
+];
 
 describe('HTTP API (real dev server + worker)', () => {
   let world: RolloutWorld;
@@ -22,7 +31,7 @@ describe('HTTP API (real dev server + worker)', () => {
 
   /** A fresh API process-equivalent: new idempotency cache, same Temporal. */
   const newApi = async (): Promise<{ app: FastifyInstance; base: string }> => {
-    const instance = buildApiServer({ rollouts: world.rollouts, logger: pino({ level: 'silent' }), tokenHashes: [hashToken(TOKEN)] });
+    const instance = buildApiServer({ rollouts: world.rollouts, logger: pino({ level: 'silent' }), tokenHashes: [hashToken(TOKEN)], credentials: CREDENTIALS });
     const address = await instance.listen({ host: '127.0.0.1', port: 0 });
     return { app: instance, base: address };
   };
@@ -56,9 +65,7 @@ describe('HTTP API (real dev server + worker)', () => {
     assert.equal(res.status, 401);
     const none = await fetch(`${base}/v1/rollouts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(world.spec('api-unauth')) });
     assert.equal(none.status, 401);
-    // Give visibility a moment, then check through both list and describe.
-    await new Promise((r) => setTimeout(r, 1000));
-    assert.deepEqual(await world.rollouts.list({ service: 'api-unauth' }), []);
+    // Describing the workflow id is strongly consistent: nothing was started.
     const lookup = await call('GET', '/v1/rollouts/api-unauth');
     assert.equal(lookup.status, 404);
   });
@@ -126,6 +133,58 @@ describe('HTTP API (real dev server + worker)', () => {
     assert.equal(late.body.accepted, false);
     assert.match(late.body.reason, /already finished|already ended/);
     assert.equal((await call('POST', '/v1/rollouts/nobody/pause')).status, 404);
+  });
+
+  test('a scoped token acts only within its scope (403 starts nothing) and is recorded as api:<principal>', async () => {
+    const pipeline = { authorization: `Bearer ${PIPELINE_TOKEN}` };
+    const outside = await call('POST', '/v1/rollouts', world.spec('api-outside'), pipeline);
+    assert.equal(outside.status, 403);
+    assert.deepEqual(outside.body, { errors: [{ path: '(credentials)', message: 'principal ci-scoped may not start service api-outside' }] });
+    assert.equal((await call('GET', '/v1/rollouts/api-outside')).status, 404);
+
+    const started = await call('POST', '/v1/rollouts', world.spec('api-scoped'), pipeline);
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    await eventually('warming up', () => status('api-scoped'), (s) => s.state === 'warming_up');
+    const promote = await call('POST', '/v1/rollouts/api-scoped/promote', undefined, pipeline);
+    assert.equal(promote.status, 403);
+    assert.equal(promote.body.errors[0].message, 'principal ci-scoped may not promote service api-scoped');
+    assert.equal((await call('GET', '/v1/rollouts/api-main', undefined, pipeline)).status, 403);
+    const paused = await call('POST', '/v1/rollouts/api-scoped/pause', { reason: 'pipeline hold' }, pipeline);
+    assert.equal(paused.status, 200, JSON.stringify(paused.body));
+    const mine = (await call('GET', '/v1/rollouts/api-scoped', undefined, pipeline)).body as RolloutStatus;
+    assert.deepEqual(mine.operatorEvents.map((e) => [e.action, e.accepted, e.by]), [['pause', true, 'api:ci-scoped']]);
+    const abort = await call('POST', '/v1/rollouts/api-scoped/abort', { reason: 'done' }, pipeline);
+    assert.equal(abort.status, 200, JSON.stringify(abort.body));
+    await eventually('aborted', () => status('api-scoped'), (s) => s.state === 'aborted');
+  });
+
+  test('a signed start over real HTTP is accepted once; replaying the same request is refused', async () => {
+    const body = JSON.stringify(world.spec('api-signed'));
+    const headers = { 'content-type': 'application/json', ...signedHeaders({ keyId: 'signer', key: SIGNER_KEY, method: 'POST', path: '/v1/rollouts', body }) };
+    const send = () => fetch(`${base}/v1/rollouts`, { method: 'POST', headers, body });
+    const first = await send();
+    assert.equal(first.status, 201, await first.clone().text());
+    const replay = await send();
+    assert.equal(replay.status, 401);
+    assert.deepEqual(await replay.json(), { errors: [{ path: 'Authorization', message: 'nonce already used' }] });
+    // The signer may read its rollout, with a query string in the signed path.
+    const path = '/v1/rollouts?service=api-signed';
+    const listed = await eventually(
+      'listed',
+      async () => fetch(`${base}${path}`, { headers: signedHeaders({ keyId: 'signer', key: SIGNER_KEY, method: 'GET', path }) }).then((r) => r.json() as Promise<{ rollouts: { rolloutId: string }[] }>),
+      (r) => r.rollouts.length === 1,
+    );
+    assert.equal(listed.rollouts[0]?.rolloutId, 'rollout-api-signed');
+    // It may not abort: the admin token cleans up.
+    const abort = `/v1/rollouts/api-signed/abort`;
+    const refused = await fetch(`${base}${abort}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...signedHeaders({ keyId: 'signer', key: SIGNER_KEY, method: 'POST', path: abort, body: '{"reason":"x"}' }) },
+      body: '{"reason":"x"}',
+    });
+    assert.equal(refused.status, 403);
+    await eventually('warming up', () => status('api-signed'), (s) => s.state === 'warming_up' || s.state === 'progressing');
+    assert.equal((await call('POST', abort, { reason: 'cleanup' })).status, 200);
   });
 
   test('Idempotency-Key: one workflow for repeated POSTs, also across an API restart and after it finished', async () => {
