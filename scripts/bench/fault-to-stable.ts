@@ -10,7 +10,7 @@ import { ENDED_STATES } from '../../workflows/contract';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import { rolloutWorkflowId, type RolloutStatus } from '../../workflows/contract';
 import type { StackEndpoints } from '../stack/endpoints';
-import { haproxyCanaryWeight, pause, setCanaryFaults, type DemoFaults } from '../stack-rollouts';
+import { demoAdminFetch, haproxyCanaryWeight, pause, setCanaryFaults, type DemoFaults } from '../stack-rollouts';
 
 /** What one run measured. */
 export interface FaultRun {
@@ -33,7 +33,8 @@ export class BenchRunError extends Error {
 const POLL_MS = 20;
 
 async function canaryServed(endpoints: StackEndpoints): Promise<number> {
-  const res = await fetch(`${endpoints.demo.canary.admin}/stats`, { signal: AbortSignal.timeout(1_000) });
+  // /admin requires the stack's admin token (the instance answers 401 without it).
+  const res = await demoAdminFetch(endpoints.demo.canary, '/stats', { signal: AbortSignal.timeout(1_000) });
   if (!res.ok) throw new Error(`${endpoints.demo.canary.admin}/stats answered ${res.status}`);
   return ((await res.json()) as { total: number }).total;
 }
