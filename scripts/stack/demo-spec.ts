@@ -21,7 +21,9 @@ export const DEMO_PASS_ENV: readonly string[] = Object.freeze([...DEFAULT_PASS_E
 /**
  * Makes a `process` platform spec pass the worker's DEMO_ADMIN_TOKEN to the instances it starts
  * (the stack's worker has it in its environment), keeping a `passEnv` the template already lists.
- * The token itself never enters the spec, so it stays out of workflow histories.
+ * The examples (demo-stack.yaml, demo-stack-seed-timings.yaml) list it themselves, so for them
+ * this changes nothing; it is added, once, only to a template that leaves it out. The token
+ * itself never enters the spec, so it stays out of workflow histories.
  */
 export function passDemoAdminToken(doc: Document): void {
   const platform = (doc.toJS() as { platform?: { kind?: unknown; passEnv?: unknown } } | null)?.platform;
