@@ -11,12 +11,18 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
+import { loadCatalog } from '../../catalog/catalog';
+import { parseRolloutRequest } from '../../catalog/request';
+import { resolveRequest } from '../../catalog/resolve';
+import { loadRolloutSpecFile } from '../../rollout-spec/load';
+import type { RolloutSpec } from '../../rollout-spec/types';
 import { HAPROXY_NAMES } from '../../scripts/stack/config';
-import { parseRolloutSpecText } from '../../rollout-spec/parse';
 import { SEARCH_ATTRIBUTES } from '../../workflows/contract';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
+/** The compose stack's service catalog (mounted into the worker and the API). */
+const CATALOG_DIR = path.join(ROOT, 'deploy', 'catalog');
 const TOKEN_HASH = createHash('sha256').update('compose-test-token').digest('hex');
 const GRAFANA_PASSWORD = 'compose-test-grafana-password';
 const DEMO_TOKEN = 'compose-test-demo-admin-token';
@@ -50,7 +56,7 @@ interface Service {
   entrypoint?: string[] | string;
   container_name?: string;
   ports?: (string | { host_ip?: string; published?: number | string; target?: number })[];
-  volumes?: (string | { type?: string; source?: string; target?: string })[];
+  volumes?: (string | { type?: string; source?: string; target?: string; read_only?: boolean })[];
   environment?: Record<string, string | null>;
   depends_on?: Record<string, { condition: string }> | string[];
   group_add?: (string | number)[];
@@ -98,6 +104,18 @@ function resolved(): { services: Record<string, Service> } {
 }
 
 const commandOf = (s: Service): string[] => (Array.isArray(s.command) ? s.command : s.command ? [s.command] : []);
+
+/**
+ * What a pipeline sends (`{service, canary}`), resolved against deploy/catalog as the worker and
+ * the API do: the spec a compose rollout of checkout runs.
+ */
+function composeCatalogSpec(): RolloutSpec {
+  const request = parseRolloutRequest({ service: 'checkout', canary: 'v2' });
+  assert.ok(request.success, JSON.stringify(!request.success && request.issues));
+  const resolvedSpec = resolveRequest(loadCatalog(CATALOG_DIR), request.request);
+  assert.ok(resolvedSpec.ok, JSON.stringify(!resolvedSpec.ok && resolvedSpec.issues));
+  return resolvedSpec.spec;
+}
 
 test('docker-compose config -q accepts the file', { skip: SKIP }, () => {
   const r = compose(['config', '-q'], REQUIRED_ENV);
@@ -236,7 +254,7 @@ test('bind-mounted config files exist in the repo', { skip: SKIP }, () => {
   assert.ok(mounts >= 7, `expected the deploy/ config mounts, found ${mounts}`);
 });
 
-test('HAProxy, Prometheus and the example spec point at services that exist, on the ports they listen on', { skip: SKIP }, () => {
+test("HAProxy, Prometheus and the catalog's checkout point at services that exist, on the ports they listen on", { skip: SKIP }, () => {
   const { services } = resolved();
   const portOf = (name: string) => {
     const cmd = commandOf(services[name] as Service);
@@ -262,10 +280,7 @@ test('HAProxy, Prometheus and the example spec point at services that exist, on 
     }
   }
 
-  const specText = readFileSync(path.join(ROOT, 'examples', 'compose-stack.yaml'), 'utf8');
-  const parsed = parseRolloutSpecText(specText);
-  assert.ok(parsed.success, JSON.stringify(!parsed.success && parsed.issues));
-  const spec = parsed.spec;
+  const spec = composeCatalogSpec();
   assert.ok(spec.traffic.kind === 'haproxy');
   assert.equal(spec.traffic.runtimeApi, '/run/haproxy/admin.sock');
   assert.equal(spec.traffic.backend, HAPROXY_NAMES.backend);
@@ -274,18 +289,20 @@ test('HAProxy, Prometheus and the example spec point at services that exist, on 
   for (const url of [spec.metrics.prometheusUrl, spec.alerts?.alertmanagerUrl]) {
     assert.ok(url && services[new URL(url).hostname], `${url} is not a compose service`);
   }
-  assert.equal(spec.platform.kind, 'command');
+  // The health check asks the canary container on the port it listens on.
+  assert.ok(spec.platform.kind === 'command', `platform ${spec.platform.kind}`);
+  assert.match(spec.platform.healthCheck.join(' '), new RegExp(`http://demo-canary:${portOf('demo-canary')}/healthz`));
   // The versions are the ones the demo containers run.
   assert.ok(commandOf(services['demo-stable'] as Service).includes(spec.stable.version));
   assert.ok(commandOf(services['demo-canary'] as Service).includes(spec.canary.version));
 });
 
 /** A service's mounts; a named volume's source has no leading "/". */
-function mountsOf(s: Service | undefined): { source: string; target: string }[] {
+function mountsOf(s: Service | undefined): { source: string; target: string; readOnly: boolean }[] {
   return (s?.volumes ?? []).flatMap((v) => {
-    if (typeof v !== 'string') return v.source && v.target ? [{ source: v.source, target: v.target }] : [];
-    const [source, target] = v.split(':');
-    return source && target ? [{ source, target }] : [];
+    if (typeof v !== 'string') return v.source && v.target ? [{ source: v.source, target: v.target, readOnly: v.read_only === true }] : [];
+    const [source, target, mode = ''] = v.split(':');
+    return source && target ? [{ source, target, readOnly: mode.split(',').includes('ro') }] : [];
   });
 }
 
@@ -297,7 +314,7 @@ function publishedTargets(s: Service | undefined): number[] {
 /**
  * Everything that would let a container other than haproxy and the worker reach HAProxy's runtime
  * API (admin level); [] when it is only a unix socket on a named volume that just those two mount,
- * published nowhere, and `runtimeApi` (the example spec's) is that socket as the worker sees it.
+ * published nowhere, and `runtimeApi` (the catalog router's) is that socket as the worker sees it.
  */
 function runtimeApiProblems(services: Record<string, Service>, haproxyCfg: string, runtimeApi: string): string[] {
   const problems: string[] = [];
@@ -346,9 +363,9 @@ function runtimeApiProblems(services: Record<string, Service>, haproxyCfg: strin
 }
 
 function composeSpecRuntimeApi(): string {
-  const parsed = parseRolloutSpecText(readFileSync(path.join(ROOT, 'examples', 'compose-stack.yaml'), 'utf8'));
-  assert.ok(parsed.success && parsed.spec.traffic.kind === 'haproxy');
-  return parsed.spec.traffic.runtimeApi;
+  const spec = composeCatalogSpec();
+  assert.ok(spec.traffic.kind === 'haproxy');
+  return spec.traffic.runtimeApi;
 }
 
 test("HAProxy's runtime API is a unix socket on a volume only haproxy and the worker mount", { skip: SKIP }, () => {
@@ -376,6 +393,93 @@ test('the runtime API check fails for a service mounting the socket, a TCP socke
   const open = cfg.replace(/(stats socket \S+ mode )660/, '$1666');
   assert.notEqual(open, cfg);
   assert.match(runtimeApiProblems(services, open, spec).join('\n'), /every local user/);
+});
+
+/**
+ * Everything that keeps the worker and the API from resolving rollout requests against the
+ * repo's deploy/catalog, or lets the worker run inline targets; [] when both set
+ * PHOENIX_CATALOG_DIR to a read-only mount of deploy/catalog and no service turns inline targets on.
+ */
+function catalogProblems(services: Record<string, Service>): string[] {
+  const problems: string[] = [];
+  for (const name of ['worker', 'api']) {
+    const dir = services[name]?.environment?.PHOENIX_CATALOG_DIR;
+    if (!dir) {
+      problems.push(`${name}: PHOENIX_CATALOG_DIR is not set`);
+      continue;
+    }
+    const mount = mountsOf(services[name]).find((m) => m.target === dir);
+    if (!mount) problems.push(`${name}: nothing is mounted at PHOENIX_CATALOG_DIR (${dir})`);
+    else if (mount.source !== CATALOG_DIR) problems.push(`${name}: mounts ${mount.source} at ${dir}, not deploy/catalog`);
+    else if (!mount.readOnly) problems.push(`${name}: the catalog is mounted read-write`);
+  }
+  for (const [name, svc] of Object.entries(services)) {
+    // Also a bare `PHOENIX_ALLOW_INLINE_TARGETS:` (taken from the shell) would let it be turned on.
+    if ('PHOENIX_ALLOW_INLINE_TARGETS' in (svc.environment ?? {})) problems.push(`${name}: sets PHOENIX_ALLOW_INLINE_TARGETS`);
+  }
+  return problems;
+}
+
+test('the worker and the API read the catalog deploy/catalog, mounted read-only; inline targets stay off', { skip: SKIP }, () => {
+  const { services } = resolved();
+  assert.deepEqual(catalogProblems(services), []);
+  assert.equal(services.worker?.environment?.PHOENIX_CATALOG_DIR, services.api?.environment?.PHOENIX_CATALOG_DIR);
+  // What the worker mounts is the catalog the tests resolve.
+  const mounted = mountsOf(services.worker).find((m) => m.target === services.worker?.environment?.PHOENIX_CATALOG_DIR);
+  assert.ok(mounted);
+  assert.deepEqual([...loadCatalog(mounted.source).services.keys()], ['checkout']);
+});
+
+test('the catalog check fails for a missing mount or variable, another directory, a writable mount, inline targets', { skip: SKIP }, () => {
+  const { services } = resolved();
+  const worker = services.worker as Service;
+  const api = services.api as Service;
+  const catalogMount = (s: Service) => (s.volumes ?? []).filter((v) => JSON.stringify(v).includes(CATALOG_DIR));
+  assert.equal(catalogMount(worker).length, 1);
+  const withWorker = (w: Service) => ({ ...services, worker: w });
+  const unmounted = { ...worker, volumes: (worker.volumes ?? []).filter((v) => !catalogMount(worker).includes(v)) };
+  assert.match(catalogProblems(withWorker(unmounted)).join('\n'), /worker: nothing is mounted at PHOENIX_CATALOG_DIR/);
+  const { PHOENIX_CATALOG_DIR: _dir, ...apiEnv } = api.environment ?? {};
+  assert.match(catalogProblems({ ...services, api: { ...api, environment: apiEnv } }).join('\n'), /api: PHOENIX_CATALOG_DIR is not set/);
+  const dir = String(worker.environment?.PHOENIX_CATALOG_DIR);
+  const other = { ...unmounted, volumes: [...(unmounted.volumes ?? []), `${path.join(ROOT, 'examples', 'catalog')}:${dir}:ro`] };
+  assert.match(catalogProblems(withWorker(other)).join('\n'), /worker: mounts .*examples\/catalog .*not deploy\/catalog/);
+  const writable = { ...unmounted, volumes: [...(unmounted.volumes ?? []), `${CATALOG_DIR}:${dir}:rw`] };
+  assert.match(catalogProblems(withWorker(writable)).join('\n'), /worker: the catalog is mounted read-write/);
+  for (const value of ['true', null]) {
+    const inline = { ...worker, environment: { ...worker.environment, PHOENIX_ALLOW_INLINE_TARGETS: value } };
+    assert.match(catalogProblems(withWorker(inline)).join('\n'), /worker: sets PHOENIX_ALLOW_INLINE_TARGETS/);
+  }
+});
+
+test("deploy/catalog loads and a pipeline's {service, canary} resolves to the compose stack's rollout", () => {
+  const catalog = loadCatalog(CATALOG_DIR);
+  assert.deepEqual([...catalog.services.keys()], ['checkout']);
+  const spec = composeCatalogSpec();
+  assert.equal(spec.service, 'checkout');
+  assert.equal(spec.stable.version, 'v1');
+  assert.equal(spec.canary.version, 'v2');
+  assert.ok(spec.traffic.kind === 'haproxy');
+  assert.equal(spec.traffic.runtimeApi, '/run/haproxy/admin.sock');
+  assert.equal(spec.metrics.prometheusUrl, 'http://prometheus:9090');
+  assert.equal(spec.alerts?.alertmanagerUrl, 'http://alertmanager:9093');
+  // Compressed demo timings, every trigger of the demo.
+  assert.deepEqual(spec.phases.map((p) => [p.weight, p.durationMs]), [[5, 20_000], [20, 20_000]]);
+  assert.equal(spec.rollbackTriggers.length, 4);
+  // A request cannot bring its own targets, and the catalog keeps its limits.
+  const withTarget = parseRolloutRequest({ service: 'checkout', canary: 'v2', platform: { kind: 'command', deploy: ['sh'] } });
+  assert.ok(!withTarget.success);
+  assert.deepEqual(withTarget.issues.map((i) => i.path), ['platform']);
+  const loose = parseRolloutRequest({ service: 'checkout', canary: 'v2', trafficControl: { phases: [{ percentage: 50, duration: '20s' }] } });
+  assert.ok(loose.success);
+  const refused = resolveRequest(catalog, loose.request);
+  assert.ok(!refused.ok, 'a first phase of 50% passed the catalog limit maxFirstWeight 20');
+  assert.match(refused.issues.map((i) => `${i.path}: ${i.message}`).join('\n'), /trafficControl\.phases\[0\]\.percentage: .*maxFirstWeight 20%/);
+});
+
+test('examples/compose-stack.yaml is the inline form of the catalog request (the two cannot drift apart)', async () => {
+  const inline = await loadRolloutSpecFile(path.join(ROOT, 'examples', 'compose-stack.yaml'));
+  assert.deepEqual(composeCatalogSpec(), inline);
 });
 
 test('Grafana has no default admin password and anonymous visitors are viewers only', { skip: SKIP }, () => {
