@@ -27,7 +27,7 @@ import { failureReason, isHandledFailure } from './failures';
 import { hold } from './hold';
 import { canaryRolloutV1 } from './legacy/v1-canary-rollout';
 import { alert, alertText } from './notify';
-import { registerOperatorHandlers } from './operator';
+import { acceptEarlyOperatorActions, registerOperatorHandlers } from './operator';
 import { finalize } from './promotion';
 import { gradualRollback, immediateRollback } from './rollback';
 import { isCarriedFromV1, Rollout } from './rollout';
@@ -48,19 +48,26 @@ export async function canaryRollout(start: RolloutStartInput): Promise<RolloutRe
   // Runs recorded before v2 all started from a spec.
   if (!patched(SAFE_PATHS_PATCH) || ('spec' in start && isCarriedFromV1(start))) return canaryRolloutV1(start as RolloutInput);
 
+  const early = acceptEarlyOperatorActions();
   const resolved = await resolveTargets(start);
-  if (!resolved.ok) return resolved.result;
+  if (!resolved.ok) {
+    early.fail(resolved.result.reason);
+    return resolved.result;
+  }
   const input = resolved.input;
   const r = Rollout.fromInput(input, resolved.targets);
   const acts = activitiesFor(input.spec);
   registerOperatorHandlers(r);
+  early.bind(r);
   r.publish();
   try {
     if (!r.data.deployed && !r.rollback) {
       // Nothing has been touched yet: a rollout that cannot be judged ends here.
       const unjudgeable = await preflight(r, acts);
       if (unjudgeable) return await finish(r, acts, 'failed', unjudgeable);
-      await deployAndCheckHealth(r, acts);
+      // An abort during pre-flight means nothing gets deployed. Rollouts recorded before the
+      // catalog (no targets) deployed regardless, and must replay as they ran.
+      if (!(r.rollback && r.data.targets)) await deployAndCheckHealth(r, acts);
     }
     while (!r.rollback && r.data.promoteRequested === null && r.data.step < r.plan.length) {
       const held = await holdStep(r, acts, input.limits?.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS);

@@ -5,7 +5,7 @@
  * records the refusal in the audit trail. Accepted actions take effect at once: handlers are
  * synchronous, and the rollout's waits wake on `Rollout.wakeups`.
  */
-import { setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
 import {
   abortSignal,
   abortUpdate,
@@ -120,4 +120,40 @@ export function registerOperatorHandlers(r: Rollout): void {
   register('abort', abortSignal, abortUpdate);
   register('promote', promoteSignal, promoteUpdate);
   setHandler(statusQuery, () => r.status());
+}
+
+/**
+ * Operator actions that arrive while the targets are still being resolved (the first seconds of
+ * a rollout, before a `Rollout` exists): updates wait for it and are then decided by the same
+ * rule, so an abort sent right after a start is applied, not rejected for want of a handler.
+ * Signals need nothing: the SDK buffers them until `registerOperatorHandlers`. Call `bind` once
+ * the rollout exists (after registering its handlers), or `fail` when it never will.
+ */
+export function acceptEarlyOperatorActions(): { bind(r: Rollout): void; fail(reason: string): void } {
+  let rollout: Rollout | undefined;
+  let failed: string | undefined;
+  const register = (action: OperatorAction, update: typeof pauseUpdate): void => {
+    setHandler(update, async (input: OperatorInput) => {
+      await condition(() => rollout !== undefined || failed !== undefined);
+      if (!rollout) throw ApplicationFailure.nonRetryable(`${action} refused: the rollout did not start (${failed})`, 'OperatorActionRefused');
+      const refusal = refusalOf(rollout, action);
+      if (refusal !== null) {
+        rollout.recordOperatorEvent({ action, by: byOf(input), reason: reasonOf(input, `${action} by operator`), accepted: false, message: refusal });
+        throw ApplicationFailure.nonRetryable(refusal, 'OperatorActionRefused');
+      }
+      return handle(rollout, action, input);
+    });
+  };
+  register('pause', pauseUpdate);
+  register('resume', resumeUpdate);
+  register('abort', abortUpdate);
+  register('promote', promoteUpdate);
+  return {
+    bind: (r) => {
+      rollout = r;
+    },
+    fail: (reason) => {
+      failed = reason;
+    },
+  };
 }

@@ -6,6 +6,7 @@
  * - `PHOENIX_API_TOKEN_HASHES` — comma-separated sha256 hex digests of admin bearer tokens.
  * - `PHOENIX_API_TOKENS_FILE` — file with one admin token hash per line (`#` starts a comment).
  * - `PHOENIX_API_HMAC_SECRET` — optional admin HMAC key, key id `hmac` (at least 16 chars).
+ * - `PHOENIX_CATALOG_DIR` — the service catalog (the worker's); checked at start, re-read on every start request.
  * - `PHOENIX_API_RATE_LIMIT_PER_MIN` — requests per minute per principal (default 300, 0 = off).
  * - `PHOENIX_API_TLS_CERT_FILE` / `PHOENIX_API_TLS_KEY_FILE` — serve HTTPS (both or neither).
  * - `PHOENIX_API_BODY_LIMIT_BYTES` — largest accepted body (default 256 KiB).
@@ -18,6 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
+import { CatalogError, loadCatalog } from '../../catalog/catalog';
 import { adminCredentials, CredentialsFileError, mergeCredentials, parseCredentialsFile, type Credential } from './credentials';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -25,6 +27,8 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** Read-only settings of the API process. */
 export interface ApiConfig {
   readonly host: string;
+  /** Directory of the service catalog; undefined = no catalog (every start is refused). */
+  readonly catalogDir: string | undefined;
   readonly port: number;
   /** Every accepted credential: the file's and the admin ones of the older variables. */
   readonly credentials: readonly Credential[];
@@ -69,6 +73,7 @@ const apiEnv = z.object({
   PHOENIX_API_TOKEN_HASHES: hashList.optional(),
   PHOENIX_API_TOKENS_FILE: z.string().optional(),
   PHOENIX_API_HMAC_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  PHOENIX_CATALOG_DIR: z.string().optional(),
   PHOENIX_API_RATE_LIMIT_PER_MIN: z.coerce.number().int().min(0).max(1_000_000).default(300),
   PHOENIX_API_TLS_CERT_FILE: z.string().optional(),
   PHOENIX_API_TLS_KEY_FILE: z.string().optional(),
@@ -138,6 +143,15 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       'PHOENIX_API_CREDENTIALS_FILE / PHOENIX_API_TOKEN_HASHES / PHOENIX_API_TOKENS_FILE / PHOENIX_API_HMAC_SECRET: configure at least one way to authenticate',
     ]);
   }
+  if (e.PHOENIX_CATALOG_DIR) {
+    // A broken catalog is found at start, listing every problem, not by the first pipeline.
+    try {
+      loadCatalog(e.PHOENIX_CATALOG_DIR);
+    } catch (err) {
+      if (err instanceof CatalogError) throw new ApiConfigError(err.issues.map((i) => `PHOENIX_CATALOG_DIR: ${i}`));
+      throw err;
+    }
+  }
   return Object.freeze({
     host: e.PHOENIX_API_ADDR.host,
     port: e.PHOENIX_API_ADDR.port,
@@ -145,6 +159,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     tokenHashes: Object.freeze([...new Set(tokenHashes)]),
     hmacSecret: e.PHOENIX_API_HMAC_SECRET,
     rateLimitPerMin: e.PHOENIX_API_RATE_LIMIT_PER_MIN,
+    catalogDir: e.PHOENIX_CATALOG_DIR,
     tls: loadTls(e.PHOENIX_API_TLS_CERT_FILE, e.PHOENIX_API_TLS_KEY_FILE),
     bodyLimitBytes: e.PHOENIX_API_BODY_LIMIT_BYTES,
     idempotencyTtlMs: e.PHOENIX_API_IDEMPOTENCY_TTL_MS,

@@ -7,6 +7,7 @@ import { loadClientConfig } from '../config';
 import { ExitCode } from '../exit-codes';
 import { RolloutClient } from '../rollouts';
 import { REDACT_PATHS } from '../../worker/logger';
+import { loadCatalog } from '../../catalog/catalog';
 import { loadApiConfig } from './config';
 import { buildApiServer } from './server';
 
@@ -36,6 +37,9 @@ async function main(): Promise<number> {
     rollouts,
     logger,
     credentials: apiConfig.credentials,
+    // Re-read on every start: an edit applies to the next rollout. A catalog broken after start
+    // fails those starts (500, details in the log) rather than using a half-read one.
+    catalog: apiConfig.catalogDir ? () => loadCatalog(apiConfig.catalogDir!) : undefined,
     rateLimitPerMin: apiConfig.rateLimitPerMin,
     tls: apiConfig.tls,
     bodyLimitBytes: apiConfig.bodyLimitBytes,
@@ -48,6 +52,7 @@ async function main(): Promise<number> {
       tls: apiConfig.tls !== undefined,
       principals: apiConfig.credentials.map((c) => c.principal),
       rateLimitPerMin: apiConfig.rateLimitPerMin,
+      catalog: apiConfig.catalogDir ?? 'none',
       temporal: clientConfig.address,
       namespace: clientConfig.namespace,
     },

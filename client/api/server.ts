@@ -34,7 +34,8 @@ import { OPERATOR_ACTIONS, ROLLOUT_STATES, type OperatorAck, type OperatorAction
 import { isOperatorActionRefused } from '../errors';
 import { normalizeRolloutId, serviceOfRolloutId } from '../ids';
 import type { RolloutClient } from '../rollouts';
-import { parseSpecInput } from '../spec-input';
+import { emptyCatalog, type Catalog } from '../../catalog/catalog';
+import { parseRolloutRequest, parseRolloutRequestText } from '../../catalog/request';
 import { abortForAlerts, alertmanagerPayload } from './alertmanager';
 import { createAuthenticator, KEY_ID_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './auth';
 import { adminCredentials, mergeCredentials, type Credential } from './credentials';
@@ -72,13 +73,18 @@ declare module 'fastify' {
 /** What the API needs from a `RolloutClient` (tests pass doubles of just this). */
 export type RolloutOperations = Pick<
   RolloutClient,
-  'start' | 'list' | 'status' | 'run' | 'pause' | 'resume' | 'abort' | 'promote'
+  'startFromCatalog' | 'list' | 'status' | 'run' | 'pause' | 'resume' | 'abort' | 'promote'
 >;
 
 /** Dependencies and settings of the API app. */
 export interface ApiServerOptions {
   rollouts: RolloutOperations;
   logger: Logger;
+  /**
+   * The service catalog starts are resolved against, read on every start so an edit applies to
+   * the next rollout (default: none, every start is refused naming the service).
+   */
+  catalog?: () => Catalog;
   /** Accepted credentials (see `./credentials`). */
   credentials?: readonly Credential[];
   /** Admin bearer token hashes (all actions on all services), principal `token:<12 hex>`. */
@@ -184,6 +190,7 @@ export function outcomeOf(statusCode: number): string {
 /** Builds the fastify app; call `listen` on it (or `inject` in tests). */
 export function buildApiServer(options: ApiServerOptions): FastifyInstance {
   const { rollouts } = options;
+  const currentCatalog = options.catalog ?? emptyCatalog;
   // Typed as fastify's base logger so the app is a plain FastifyInstance; it is still pino.
   const loggerInstance: FastifyBaseLogger = options.logger;
   const settings = { loggerInstance, disableRequestLogging: true, bodyLimit: options.bodyLimitBytes ?? 256 * 1024 };
@@ -352,13 +359,21 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
     const fingerprint = sha256(request.rawBody);
 
     const startRollout = async (): Promise<StoredResponse> => {
-      if (request.body === undefined) return { statusCode: 400, body: fieldErrors('(body)', 'a rollout spec is required') };
-      const parsed = parseSpecInput(request.body, YAML_TYPES.includes(contentType) ? 'yaml' : 'json');
+      if (request.body === undefined) {
+        return { statusCode: 400, body: fieldErrors('(body)', 'a rollout request is required: {service, canary}') };
+      }
+      // Targets are operator-owned: the body names a catalog service, never commands or URLs.
+      const parsed = YAML_TYPES.includes(contentType) || typeof request.body === 'string'
+        ? parseRolloutRequestText(String(request.body), YAML_TYPES.includes(contentType) ? 'yaml' : 'json')
+        : parseRolloutRequest(request.body);
       if (!parsed.success) return { statusCode: 400, body: { errors: parsed.issues } };
-      const refusal = scopeRefusal(request, 'start', parsed.spec.service);
+      const refusal = scopeRefusal(request, 'start', parsed.request.service);
       if (refusal) return refusal;
       try {
-        const started = await rollouts.start(parsed.spec, { idempotencyKey: key, requestHash: key ? fingerprint : undefined });
+        const started = await rollouts.startFromCatalog(parsed.request, currentCatalog(), {
+          idempotencyKey: key,
+          requestHash: key ? fingerprint : undefined,
+        });
         return { statusCode: 201, body: { rolloutId: started.rolloutId, runId: started.runId } };
       } catch (err) {
         return errorResponse(err);

@@ -11,6 +11,7 @@ import { stringify as stringifyYaml } from 'yaml';
 import { hashToken, signedHeaders } from '../../client/api/auth';
 import type { Credential } from '../../client/api/credentials';
 import { compileScope } from '../../client/api/scope';
+import { loadCatalog } from '../../catalog/catalog';
 import { buildApiServer } from '../../client/api/server';
 import { parseRolloutSpec } from '../../rollout-spec/parse';
 import type { RolloutStatus } from '../../workflows/contract';
@@ -31,7 +32,13 @@ describe('HTTP API (real dev server + worker)', () => {
 
   /** A fresh API process-equivalent: new idempotency cache, same Temporal. */
   const newApi = async (): Promise<{ app: FastifyInstance; base: string }> => {
-    const instance = buildApiServer({ rollouts: world.rollouts, logger: pino({ level: 'silent' }), tokenHashes: [hashToken(TOKEN)], credentials: CREDENTIALS });
+    const instance = buildApiServer({
+      rollouts: world.rollouts,
+      logger: pino({ level: 'silent' }),
+      tokenHashes: [hashToken(TOKEN)],
+      credentials: CREDENTIALS,
+      catalog: () => loadCatalog(world.catalogDir),
+    });
     const address = await instance.listen({ host: '127.0.0.1', port: 0 });
     return { app: instance, base: address };
   };
@@ -61,9 +68,9 @@ describe('HTTP API (real dev server + worker)', () => {
   });
 
   test('without credentials: 401 and nothing is started', async () => {
-    const res = await call('POST', '/v1/rollouts', world.spec('api-unauth'), { authorization: 'Bearer not-the-token' });
+    const res = await call('POST', '/v1/rollouts', world.request('api-unauth'), { authorization: 'Bearer not-the-token' });
     assert.equal(res.status, 401);
-    const none = await fetch(`${base}/v1/rollouts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(world.spec('api-unauth')) });
+    const none = await fetch(`${base}/v1/rollouts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(world.request('api-unauth')) });
     assert.equal(none.status, 401);
     // Describing the workflow id is strongly consistent: nothing was started.
     const lookup = await call('GET', '/v1/rollouts/api-unauth');
@@ -71,7 +78,7 @@ describe('HTTP API (real dev server + worker)', () => {
   });
 
   test('invalid spec: 400 with field paths, nothing started', async () => {
-    const res = await call('POST', '/v1/rollouts', { ...world.spec('api-bad'), canary: 'v1', trafficControl: { phases: [{ percentage: 500, duration: '1m' }] } });
+    const res = await call('POST', '/v1/rollouts', { ...world.request('api-bad'), canary: 'v1', trafficControl: { phases: [{ percentage: 500, duration: '1m' }] } });
     assert.equal(res.status, 400);
     const paths = (res.body.errors as { path: string }[]).map((e) => e.path).sort();
     assert.deepEqual(paths, ['canary', 'trafficControl.phases[0].percentage']);
@@ -79,12 +86,12 @@ describe('HTTP API (real dev server + worker)', () => {
   });
 
   test('start, status, list, pause (acknowledged), refusals, 409 on a second start, 404 unknown', async () => {
-    const started = await call('POST', '/v1/rollouts', world.spec('api-main'));
+    const started = await call('POST', '/v1/rollouts', world.request('api-main'));
     assert.equal(started.status, 201, JSON.stringify(started.body));
     assert.equal(started.body.rolloutId, 'rollout-api-main');
     assert.equal(started.headers.get('location'), '/v1/rollouts/rollout-api-main');
 
-    const conflict = await call('POST', '/v1/rollouts', world.spec('api-main'));
+    const conflict = await call('POST', '/v1/rollouts', world.request('api-main'));
     assert.equal(conflict.status, 409);
     assert.equal(conflict.body.errors[0].path, 'service');
     assert.equal(conflict.body.runId, started.body.runId);
@@ -137,12 +144,12 @@ describe('HTTP API (real dev server + worker)', () => {
 
   test('a scoped token acts only within its scope (403 starts nothing) and is recorded as api:<principal>', async () => {
     const pipeline = { authorization: `Bearer ${PIPELINE_TOKEN}` };
-    const outside = await call('POST', '/v1/rollouts', world.spec('api-outside'), pipeline);
+    const outside = await call('POST', '/v1/rollouts', world.request('api-outside'), pipeline);
     assert.equal(outside.status, 403);
     assert.deepEqual(outside.body, { errors: [{ path: '(credentials)', message: 'principal ci-scoped may not start service api-outside' }] });
     assert.equal((await call('GET', '/v1/rollouts/api-outside')).status, 404);
 
-    const started = await call('POST', '/v1/rollouts', world.spec('api-scoped'), pipeline);
+    const started = await call('POST', '/v1/rollouts', world.request('api-scoped'), pipeline);
     assert.equal(started.status, 201, JSON.stringify(started.body));
     await eventually('warming up', () => status('api-scoped'), (s) => s.state === 'warming_up');
     const promote = await call('POST', '/v1/rollouts/api-scoped/promote', undefined, pipeline);
@@ -159,7 +166,7 @@ describe('HTTP API (real dev server + worker)', () => {
   });
 
   test('a signed start over real HTTP is accepted once; replaying the same request is refused', async () => {
-    const body = JSON.stringify(world.spec('api-signed'));
+    const body = JSON.stringify(world.request('api-signed'));
     const headers = { 'content-type': 'application/json', ...signedHeaders({ keyId: 'signer', key: SIGNER_KEY, method: 'POST', path: '/v1/rollouts', body }) };
     const send = () => fetch(`${base}/v1/rollouts`, { method: 'POST', headers, body });
     const first = await send();
@@ -188,7 +195,7 @@ describe('HTTP API (real dev server + worker)', () => {
   });
 
   test('Idempotency-Key: one workflow for repeated POSTs, also across an API restart and after it finished', async () => {
-    const spec = world.spec('api-idem');
+    const spec = world.request('api-idem');
     const key = { 'idempotency-key': 'deploy-4711' };
     const first = await call('POST', '/v1/rollouts', spec, key);
     const second = await call('POST', '/v1/rollouts', spec, key);
@@ -230,7 +237,7 @@ describe('HTTP API (real dev server + worker)', () => {
   });
 
   test('Alertmanager webhook aborts the running rollout an opted-in alert names, for its canary version', async () => {
-    const started = await call('POST', '/v1/rollouts', world.spec('api-alerted'));
+    const started = await call('POST', '/v1/rollouts', world.request('api-alerted'));
     assert.equal(started.status, 201);
     await eventually('warming up', () => status('api-alerted'), (s) => s.state === 'warming_up');
     const payload = {
@@ -282,7 +289,7 @@ describe('HTTP API (real dev server + worker)', () => {
   });
 
   test('YAML body starts a rollout; OpenAPI is served', async () => {
-    const yaml = stringifyYaml(world.quickSpec('api-yaml'));
+    const yaml = stringifyYaml(world.request('api-yaml', { quick: true }));
     const res = await call('POST', '/v1/rollouts', yaml, { 'content-type': 'application/yaml' });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const final = await eventually('promoted', () => status('api-yaml'), (s) => s.state === 'promoted', { timeoutMs: 60_000 });

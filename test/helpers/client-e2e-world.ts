@@ -6,6 +6,11 @@
  * answering healthy numbers. The platform is `kind: command` with `true` for every step.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { stringify as stringifyYaml } from 'yaml';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -72,12 +77,20 @@ export interface RolloutWorld {
   spec(service: string, overrides?: Record<string, unknown>): Record<string, unknown>;
   /** A spec whose whole plan takes a few seconds, for runs to completion. */
   quickSpec(service: string): Record<string, unknown>;
+  /** The catalog the worker resolves requests against (the API tests read it too). */
+  catalogDir: string;
+  /**
+   * Adds `service` to the catalog, with the targets and policy of `spec(service)` (or of
+   * `quickSpec` with `quick`), and returns the rollout request a pipeline sends for it.
+   */
+  request(service: string, options?: { quick?: boolean; overrides?: Record<string, unknown> }): Record<string, unknown>;
   teardown(): Promise<void>;
 }
 
 /** Starts the world; call `teardown()` in `after()`. Takes ~10-20 s (server start, workflow bundle). */
 export async function startRolloutWorld(): Promise<RolloutWorld> {
   const server = await startDevServer();
+  const catalogDir = await mkdtemp(path.join(tmpdir(), 'phoenix-e2e-catalog-'));
   const weights = new Map<string, number[]>();
   const traffic = await startHttpServer('', (_req, res, body) => {
     const { service, canaryWeight } = JSON.parse(body) as { service: string; canaryWeight: number };
@@ -104,7 +117,7 @@ export async function startRolloutWorld(): Promise<RolloutWorld> {
       logger: pino({ level: 'silent' }),
       registry: new Registry(),
       env: { [TRAFFIC_SECRET_ENV]: 'e2e-traffic-secret' },
-      targets: { allowInlineTargets: true },
+      targets: { catalogDir, allowInlineTargets: true },
       healthIntervalMs: 100,
     }),
   });
@@ -149,9 +162,30 @@ export async function startRolloutWorld(): Promise<RolloutWorld> {
       },
     });
 
+  const targetNames = { router: 'e2e-traffic', platform: 'e2e-commands', metrics: 'e2e-prometheus' } as const;
+  const base = spec('catalog-base');
+  await writeFile(
+    path.join(catalogDir, 'targets.yaml'),
+    stringifyYaml({
+      routers: { [targetNames.router]: base.traffic },
+      platforms: { [targetNames.platform]: base.platform },
+      metricSources: { [targetNames.metrics]: base.metrics },
+    }),
+  );
+  const request = (service: string, options: { quick?: boolean; overrides?: Record<string, unknown> } = {}) => {
+    const { service: _s, stable, canary, traffic: _t, platform: _p, metrics: _m, ...policy } = options.quick ? quickSpec(service) : spec(service);
+    writeFileSync(
+      path.join(catalogDir, `service-${service}.yaml`),
+      stringifyYaml({ services: { [service]: { ...targetNames, stable, defaults: policy } } }),
+    );
+    return { service, canary, ...options.overrides };
+  };
+
   return {
     server,
     env,
+    catalogDir,
+    request,
     config,
     rollouts,
     prometheus,
@@ -166,6 +200,7 @@ export async function startRolloutWorld(): Promise<RolloutWorld> {
       await workerConnection.close().catch(() => undefined);
       await Promise.all([prometheus.stop(), traffic.stop()]);
       await server.teardown();
+      await rm(catalogDir, { recursive: true, force: true });
     },
   };
 }

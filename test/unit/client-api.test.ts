@@ -4,7 +4,6 @@
  * against a real Temporal server in test/e2e/api.test.ts.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -22,13 +21,20 @@ import {
   ServerUnreachableError,
 } from '../../client/errors';
 import type { RolloutRun, RolloutSummary } from '../../client/rollouts';
+import { loadCatalog, type Catalog } from '../../catalog/catalog';
+import { resolveRequest } from '../../catalog/resolve';
+import type { RolloutRequest } from '../../catalog/types';
+import { SpecValidationError } from '../../rollout-spec/errors';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import type { OperatorAck, OperatorAction } from '../../workflows/contract';
 
 const TOKEN = 'unit-test-token-123';
 const SECRET = 'unit-test-hmac-secret';
-const SPEC_YAML = readFileSync('examples/demo-stack.yaml', 'utf8');
+/** A rollout request for the example catalog's `checkout` (examples/catalog). */
+const SPEC_YAML = 'service: checkout\ncanary: v2\n';
 const SPEC_JSON = JSON.stringify(parseYaml(SPEC_YAML));
+const CATALOG = loadCatalog('examples/catalog');
+const exampleCatalog = (): Catalog => CATALOG;
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 interface Call {
@@ -61,7 +67,11 @@ function recordingClient() {
     return { action, state: action === 'abort' ? 'rolling_back' : 'paused', message: `${action} done` };
   };
   const ops: RolloutOperations = {
-    async start(spec: RolloutSpec, options = {}) {
+    // Resolves like the real client, so the API sees the same 400s for a request the catalog refuses.
+    async startFromCatalog(request: RolloutRequest, catalog: Catalog, options = {}) {
+      const resolved = resolveRequest(catalog, request);
+      if (!resolved.ok) throw new SpecValidationError(resolved.issues);
+      const spec = resolved.spec;
       calls.push({ method: 'start', args: [spec, options] });
       const id = `rollout-${spec.service}`;
       if (running.has(id)) throw new RolloutAlreadyRunningError(id, 'run-existing');
@@ -117,7 +127,7 @@ describe('HTTP API (client double)', () => {
   before(async () => {
     client = recordingClient();
     app = buildApiServer({
-      rollouts: client.ops,
+      rollouts: client.ops, catalog: exampleCatalog,
       logger: pino({ level: 'silent' }),
       tokenHashes: [hashToken(TOKEN)],
       hmacSecret: SECRET,
@@ -181,11 +191,14 @@ describe('HTTP API (client double)', () => {
 
   test('an invalid spec is 400 with one error per field and starts nothing', async () => {
     const before = startCalls();
-    const bad = { ...JSON.parse(SPEC_JSON), service: 'no spaces allowed', canary: 'v1', warmup: { duration: 'soon' } };
+    const bad = { ...JSON.parse(SPEC_JSON), canary: 'v1', warmup: { duration: 'soon' } };
     const res = await app.inject({ method: 'POST', url: '/v1/rollouts', headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify(bad) });
     assert.equal(res.statusCode, 400);
     const paths = res.json().errors.map((e: { path: string }) => e.path).sort();
-    assert.deepEqual(paths, ['canary', 'service', 'warmup.duration']);
+    assert.deepEqual(paths, ['canary', 'warmup.duration']);
+    const badName = await app.inject({ method: 'POST', url: '/v1/rollouts', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"service":"no spaces allowed","canary":"v2"}' });
+    assert.equal(badName.statusCode, 400);
+    assert.deepEqual(badName.json().errors.map((e: { path: string }) => e.path), ['service']);
     assert.equal(startCalls(), before);
   });
 
@@ -519,7 +532,7 @@ describe('HTTP API: scoped credentials, audit log', () => {
     client = recordingClient();
     log = capturingLogger();
     app = buildApiServer({
-      rollouts: client.ops,
+      rollouts: client.ops, catalog: exampleCatalog,
       logger: log.logger,
       credentials: [
         token('ci-checkout', ['checkout', 'checkout-*'], ['read', 'start', 'pause', 'resume', 'abort']),
@@ -721,7 +734,7 @@ describe('HTTP API: scoped credentials, audit log', () => {
   });
 
   test('a /v1 route that declares no action is refused, even for a full-scope credential', async () => {
-    const other = buildApiServer({ rollouts: client.ops, logger: pino({ level: 'silent' }), credentials: [token('operator', ['*'], ['*'])] });
+    const other = buildApiServer({ rollouts: client.ops, catalog: exampleCatalog, logger: pino({ level: 'silent' }), credentials: [token('operator', ['*'], ['*'])] });
     let ran = false;
     other.get('/v1/undeclared', async () => {
       ran = true;
@@ -744,7 +757,7 @@ describe('HTTP API: rate limit per principal', () => {
 
   before(async () => {
     app = buildApiServer({
-      rollouts: client.ops,
+      rollouts: client.ops, catalog: exampleCatalog,
       logger: pino({ level: 'silent' }),
       credentials: [token('ci-checkout', ['*'], ['*']), token('dashboard', ['*'], ['read'])],
       rateLimitPerMin: 3,
@@ -783,7 +796,7 @@ describe('HTTP API: rate limit per principal', () => {
   });
 
   test('0 turns the limit off', async () => {
-    const unlimited = buildApiServer({ rollouts: client.ops, logger: pino({ level: 'silent' }), credentials: [token('ci-checkout', ['*'], ['*'])], rateLimitPerMin: 0 });
+    const unlimited = buildApiServer({ rollouts: client.ops, catalog: exampleCatalog, logger: pino({ level: 'silent' }), credentials: [token('ci-checkout', ['*'], ['*'])], rateLimitPerMin: 0 });
     try {
       for (let i = 0; i < 10; i++) assert.equal((await unlimited.inject({ method: 'GET', url: '/v1/rollouts', headers: as('ci-checkout') })).statusCode, 200);
     } finally {

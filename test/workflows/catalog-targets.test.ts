@@ -9,11 +9,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { WorkflowUpdateStage } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { createResolveRollout } from '../../activities/resolve-rollout';
 import type { RolloutSpec } from '../../rollout-spec/types';
-import { statusQuery, type RolloutStatus } from '../../workflows/contract';
+import { abortUpdate, statusQuery, type OperatorAck, type RolloutStatus } from '../../workflows/contract';
 import { createTimeSkippingEnv } from '../helpers/temporal';
 import { FakeWorld } from './fake-world';
 import { runRollout, workflowBundle } from './harness';
@@ -96,6 +97,40 @@ describe('catalog targets', () => {
     assert.equal(run.result.outcome, 'failed');
     assert.match(run.result.reason, /^not started, nothing was touched: .*no service "payments" in the catalog/);
     assert.equal(world.calls.length, 0, JSON.stringify(world.calls));
+  });
+
+  it('an abort sent while the targets are still being resolved is accepted, and nothing is deployed', async () => {
+    const { world } = catalogWorld();
+    const real = world.resolver!;
+    let release: () => void = () => undefined;
+    const resolving = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    world.resolver = async (input) => {
+      await resolving;
+      return real(input);
+    };
+    let ack: OperatorAck | undefined;
+    const run = await runRollout(env, seedSpec(), {
+      world,
+      record: 'v3-catalog-abort-while-resolving',
+      start: { request: { service: 'checkout', canary: { version: 'v2' }, overrides: {} } },
+      drive: async (handle) => {
+        const status = await handle.query(statusQuery);
+        assert.equal(status.phase, 'resolve');
+        // Accepted by the workflow while resolveRollout is still running (it waits for `release`).
+        const update = await handle.startUpdate(abortUpdate, {
+          args: [{ reason: 'wrong version', by: 'test' }],
+          waitForStage: WorkflowUpdateStage.ACCEPTED,
+        });
+        release();
+        ack = await update.result();
+      },
+    });
+    assert.equal(ack?.action, 'abort');
+    assert.equal(run.result.outcome, 'aborted', run.result.reason);
+    assert.equal(world.count('deployCanary'), 0);
+    assert.deepEqual(run.result.operatorEvents?.map((e) => [e.action, e.by, e.accepted]), [['abort', 'test', true]]);
   });
 
   it('an inline spec on a worker that refuses inline targets ends failed before anything is touched', async () => {
