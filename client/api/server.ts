@@ -363,9 +363,11 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
         return { statusCode: 400, body: fieldErrors('(body)', 'a rollout request is required: {service, canary}') };
       }
       // Targets are operator-owned: the body names a catalog service, never commands or URLs.
-      const parsed = YAML_TYPES.includes(contentType) || typeof request.body === 'string'
-        ? parseRolloutRequestText(String(request.body), YAML_TYPES.includes(contentType) ? 'yaml' : 'json')
-        : parseRolloutRequest(request.body);
+      // YAML bodies arrive as text (their parser keeps them raw); JSON ones already parsed.
+      const parsed =
+        typeof request.body === 'string'
+          ? parseRolloutRequestText(request.body, YAML_TYPES.includes(contentType) ? 'yaml' : 'json')
+          : parseRolloutRequest(request.body);
       if (!parsed.success) return { statusCode: 400, body: { errors: parsed.issues } };
       const refusal = scopeRefusal(request, 'start', parsed.request.service);
       if (refusal) return refusal;
