@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
+import { rolloutRequestSchema } from '../../catalog/request';
+import { POLICY_FIELDS, REQUEST_ALERTS_FIELDS, REQUEST_METRICS_FIELDS } from '../../catalog/types';
+import { KEY_ID_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../client/api/auth';
 import { buildApiServer, loadOpenApiDocument, registeredRoutes } from '../../client/api/server';
+import { normalizeRolloutId } from '../../client/ids';
+import { SAFE_LABEL_VALUE } from '../../rollout-spec/queries';
 import { CHECK_OUTCOMES, OPERATOR_ACTIONS, ROLLOUT_STATES, type RolloutStatus } from '../../workflows/contract';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
@@ -68,4 +73,63 @@ test('RolloutStatus documents every field of the contract type', () => {
   };
   const doc = loadOpenApiDocument() as { components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
   assert.deepEqual(Object.keys(doc.components.schemas.RolloutStatus?.properties ?? {}).sort(), Object.keys(status).sort());
+});
+
+type Doc = {
+  paths: Record<string, Record<string, { responses?: Record<string, unknown>; security?: unknown[] }>>;
+  components: {
+    parameters: Record<string, { schema?: { pattern?: string } }>;
+    securitySchemes: Record<string, { type: string; in?: string; name?: string }>;
+    schemas: Record<string, { pattern?: string; required?: string[]; properties?: Record<string, { properties?: Record<string, unknown> }> }>;
+  };
+};
+
+test('every /v1 operation documents 400, 401, 403, 429 and 503', () => {
+  const doc = loadOpenApiDocument() as Doc;
+  for (const [path, item] of Object.entries(doc.paths)) {
+    if (!path.startsWith('/v1/')) continue;
+    for (const [method, operation] of Object.entries(item)) {
+      if (!METHODS.includes(method)) continue;
+      const codes = Object.keys(operation.responses ?? {});
+      for (const code of ['400', '401', '403', '429', '503']) assert.ok(codes.includes(code), `${method.toUpperCase()} ${path} lacks ${code}`);
+    }
+  }
+});
+
+test('the HMAC security schemes are the headers client/api/auth.ts reads', () => {
+  const { securitySchemes } = (loadOpenApiDocument() as Doc).components;
+  const headers = Object.values(securitySchemes)
+    .filter((s) => s.type === 'apiKey' && s.in === 'header')
+    .map((s) => s.name?.toLowerCase())
+    .sort();
+  assert.deepEqual(headers, [KEY_ID_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER].sort());
+});
+
+test('the RolloutId pattern accepts exactly the ids normalizeRolloutId accepts', () => {
+  const pattern = new RegExp((loadOpenApiDocument() as Doc).components.parameters.RolloutId?.schema?.pattern ?? '(?!)');
+  const accepts = (id: string) => {
+    try {
+      normalizeRolloutId(id);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const samples = [
+    'checkout', 'rollout-checkout', 'rollout-rollout-x', 'a', 'A.b_c-9', 'x'.repeat(63), 'x'.repeat(64),
+    `rollout-${'x'.repeat(63)}`, `rollout-${'x'.repeat(64)}`, 'rollout-', 'rollout', 'rollout-_x', 'rollout-.x', 'rollout--x',
+    '', '-x', '.x', '_x', 'a/b', 'a b', 'a"b', "a'b", 'ä', 'rolloutx', 'Rollout-x',
+  ];
+  for (const id of samples) assert.equal(pattern.test(id), accepts(id), JSON.stringify(id));
+});
+
+test('RolloutRequest documents the fields catalog/request.ts accepts', () => {
+  const { schemas } = (loadOpenApiDocument() as Doc).components;
+  const request = schemas.RolloutRequest;
+  assert.deepEqual(request?.required, ['service', 'canary']);
+  assert.deepEqual(Object.keys(request?.properties ?? {}).sort(), Object.keys(rolloutRequestSchema.shape).sort());
+  assert.deepEqual(Object.keys(request?.properties?.metrics?.properties ?? {}), [...REQUEST_METRICS_FIELDS]);
+  assert.deepEqual(Object.keys(request?.properties?.alerts?.properties ?? {}), [...REQUEST_ALERTS_FIELDS]);
+  for (const field of POLICY_FIELDS) assert.ok(request?.properties?.[field], field);
+  assert.equal(schemas.ServiceName?.pattern, SAFE_LABEL_VALUE.source);
 });
