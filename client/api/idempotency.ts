@@ -23,9 +23,13 @@ interface Entry {
   response: Promise<StoredResponse>;
 }
 
-/** Responses worth remembering: success and client errors that a retry would repeat anyway. */
+/**
+ * Responses worth remembering: those of a start that happened (2xx) or met a running rollout
+ * (409). A refused request (400, 401, 403, 422) started nothing, so a pipeline that fixes its body
+ * and retries with the same key is judged afresh instead of getting 422 for a day.
+ */
 function isFinal(response: StoredResponse): boolean {
-  return response.statusCode < 500;
+  return (response.statusCode >= 200 && response.statusCode < 300) || response.statusCode === 409;
 }
 
 /** TTL cache keyed by idempotency key; entries expire `ttlMs` after they were created. */
@@ -41,7 +45,8 @@ export class IdempotencyCache {
   /**
    * Runs `execute` once per key. The same key with the same fingerprint gets the first response
    * (waiting for it if it is still being produced); with another fingerprint it gets `mismatch`.
-   * Server errors (5xx) and thrown errors are not remembered, so a retry executes again.
+   * Only started (2xx) and conflicting (409) answers are remembered; after any other answer or a
+   * thrown error a retry executes again.
    */
   async run(key: string, fingerprint: string, execute: () => Promise<StoredResponse>): Promise<IdempotencyOutcome> {
     this.sweep();

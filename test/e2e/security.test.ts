@@ -8,6 +8,8 @@
  * environment; outbound traffic webhooks arrive signed and are never replayed.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -131,7 +133,7 @@ describe('security: triggering is authenticated, scoped, replay-proof, and canno
       taskQueue: TASK_QUEUE,
       workflowsPath: require.resolve('../../workflows'),
       activities: createActivities({
-        logger: pino({ level: 'silent' }),
+        logger: pino({ level: process.env.DEBUG_SEC ? 'debug' : 'silent' }),
         registry: new Registry(),
         env: { PATH: process.env.PATH, HOME: process.env.HOME, ...WORKER_SECRETS },
         targets: { catalogDir: dir, allowInlineTargets: false },
@@ -300,6 +302,24 @@ describe('security: triggering is authenticated, scoped, replay-proof, and canno
     assert.equal(aborted.status, 200, await aborted.clone().text());
     const result = await rollouts.result('checkout');
     assert.equal(result.outcome, 'aborted', result.reason);
+
+    // The README's pipeline script, signed: a new rollout of checkout starts (201); with the
+    // pipeline's bearer token while that one runs: 409, i.e. authenticated and in scope.
+    const script = path.resolve(__dirname, '../../examples/pipeline-start.sh');
+    const env = { PATH: process.env.PATH ?? '', PHOENIX_API: base, CI_PIPELINE_ID: 'build-42' };
+    // Asynchronously: the API answering the script runs in this process.
+    const run = promisify(execFile);
+    const signedRun = await run('sh', [script, 'checkout', 'v3'], { env: { ...env, PHOENIX_KEY_ID: 'deploy-bot', PHOENIX_KEY: SIGNER_KEY }, timeout: 30_000 });
+    assert.match(signedRun.stdout, /"rolloutId":"rollout-checkout"/);
+    const bearerRun = await run('sh', [script, 'checkout', 'v4'], { env: { ...env, CI_PIPELINE_ID: 'build-43', PHOENIX_TOKEN: TOKENS.pipeline }, timeout: 30_000 }).then(
+      () => assert.fail('a second start of a running service must fail'),
+      (err: { code?: number; stdout?: string }) => err,
+    );
+    assert.notEqual(bearerRun.code, 0);
+    assert.match(bearerRun.stdout ?? '', /already/, JSON.stringify(bearerRun));
+    const second = await call('POST', '/v1/rollouts/checkout/abort', bearer(TOKENS.operator), JSON.stringify({ reason: 'end of the pipeline script check' }));
+    assert.equal(second.status, 200, await second.clone().text());
+    assert.equal((await rollouts.result('checkout')).outcome, 'aborted');
 
     assert.ok(deliveries.length >= 2, 'the worker called the traffic webhook');
     assert.ok(deliveries.every((d) => d.verified), `every delivery verified: ${JSON.stringify(deliveries)}`);

@@ -74,3 +74,14 @@ test('the oldest keys are dropped beyond maxEntries', async () => {
   assert.equal((await cache.run('a', 'f', async () => ({ statusCode: 201, body: 'again' }))).kind, 'fresh');
   assert.equal((await cache.run('d', 'f', async () => ({ statusCode: 201, body: 'again' }))).kind, 'replay');
 });
+
+test('a refused request is not remembered: the same key with a fixed body is judged afresh', async () => {
+  const cache = new IdempotencyCache(60_000);
+  const refused = await cache.run('k', 'bad-body', async () => ({ statusCode: 400, body: { errors: [] } }));
+  assert.equal(refused.kind, 'fresh');
+  const fixed = await cache.run('k', 'good-body', async () => ({ statusCode: 201, body: { rolloutId: 'rollout-x' } }));
+  assert.equal(fixed.kind, 'fresh');
+  assert.equal(fixed.response.statusCode, 201);
+  const retried = await cache.run('k', 'good-body', async () => ({ statusCode: 500, body: {} }));
+  assert.equal(retried.kind, 'replay');
+});
