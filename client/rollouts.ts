@@ -484,7 +484,13 @@ export function buildListQuery(filter: ListFilter): string {
     clauses.push(`${stateSearchAttribute.name} = '${filter.state}'`);
   }
   if (filter.service !== undefined) {
-    const service = normalizeRolloutId(filter.service).slice(rolloutWorkflowId('').length);
+    let service: string;
+    try {
+      service = normalizeRolloutId(filter.service).slice(rolloutWorkflowId('').length);
+    } catch (err) {
+      // Named as the filter it came from, not as a rollout id the caller never sent.
+      throw new InvalidFilterError('service', `${JSON.stringify(filter.service)} is not a service name`, { cause: err });
+    }
     clauses.push(`${serviceSearchAttribute.name} = '${service}'`);
   }
   // No ORDER BY: the dev server's SQLite visibility rejects it; `list` sorts instead.

@@ -121,3 +121,11 @@ test("list filters accept every state of the contract, 'stuck' included", () => 
   assert.match(buildListQuery({ state: 'stuck' }), /PhoenixState = 'stuck'/);
   assert.throws(() => buildListQuery({ state: 'sleeping' as never }), /expected one of deploying, .*stuck/);
 });
+
+test('a bad service filter is reported as the service filter, not as a rollout id', () => {
+  assert.match(buildListQuery({ service: 'checkout' }), /PhoenixService = 'checkout'/);
+  assert.throws(
+    () => buildListQuery({ service: 'no spaces' }),
+    (err: unknown) => err instanceof Error && err.name === 'InvalidFilterError' && (err as { field?: string }).field === 'service',
+  );
+});
