@@ -210,8 +210,11 @@ export class MetricsUnavailableError extends PhoenixActivityError {
 export class RolloutRequestRejectedError extends PhoenixActivityError {
   override readonly name = 'RolloutRequestRejectedError';
   readonly nonRetryable = true;
-  constructor(readonly issues: readonly { path: string; message: string }[]) {
-    super(`rollout request rejected: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  readonly issues: readonly { path: string; message: string }[];
+  constructor(issues: readonly { path: string; message: string }[] | string) {
+    const list = typeof issues === 'string' ? [{ path: '(request)', message: issues }] : issues;
+    super(`rollout request rejected: ${list.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    this.issues = list;
   }
 }
 

@@ -232,7 +232,9 @@ test('haproxy -c accepts the compose HAProxy config, and rejects a broken one', 
   assert.match(text, new RegExp(`^backend ${HAPROXY_NAMES.backend}$`, 'm'));
   assert.match(text, new RegExp(`^\\s+server ${HAPROXY_NAMES.stableServer} \\S+ weight 100 check`, 'm'));
   assert.match(text, new RegExp(`^\\s+server ${HAPROXY_NAMES.canaryServer} \\S+ weight 0 check`, 'm'));
-  assert.match(text, /^\s+stats socket ipv4@[\d.]+:9999 level admin$/m);
+  // The runtime API is a unix socket on a volume only the worker shares, never a TCP port.
+  assert.match(text, /^\s+stats socket \/\S+\.sock mode 660 level admin$/m);
+  assert.doesNotMatch(text, /stats socket (ipv4@|ipv6@|[\d.]+:)/);
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'phoenix-haproxy-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
