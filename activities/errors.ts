@@ -232,7 +232,7 @@ export class InlineTargetsNotAllowedError extends PhoenixActivityError {
 
 /** Thrown when the worker's catalog directory does not load. */
 export class CatalogUnavailableError extends PhoenixActivityError {
-  override readonly name = 'CatalogError';
+  override readonly name = 'CatalogUnavailableError';
   readonly nonRetryable = true;
 }
 

@@ -97,7 +97,7 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   'MetricPreflightError',
   'RolloutRequestRejectedError',
   'InlineTargetsNotAllowedError',
-  'CatalogError',
+  'CatalogUnavailableError',
 ] as const;
 
 /**

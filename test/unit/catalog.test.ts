@@ -240,7 +240,7 @@ test('resolveRollout refuses inline targets unless the worker allows them, and r
     writeFileSync(path.join(dir, 'a.yaml'), 'routers: [');
     await assert.rejects(strict({ rolloutId: 'rollout-checkout', request: req }), (err: unknown) => {
       assert.ok(err instanceof ApplicationFailure);
-      assert.equal(err.type, 'CatalogError');
+      assert.equal(err.type, 'CatalogUnavailableError');
       assert.match(err.message, /a\.yaml: \(root\): YAML syntax error/);
       return true;
     });
