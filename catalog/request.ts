@@ -3,10 +3,9 @@
  * are operator-owned: a request carrying a command, working directory, environment, state
  * directory, URL, router or platform is refused, naming each such field, before anything else.
  */
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { strict, versionRef } from '../rollout-spec/fields';
-import { formatPath, toSpecIssues } from '../rollout-spec/parse';
+import { formatPath, readDocumentText, toSpecIssues } from '../rollout-spec/parse';
 import type { SpecIssue } from '../rollout-spec/errors';
 import { SAFE_LABEL_VALUE, SAFE_LABEL_VALUE_RULE } from '../rollout-spec/queries';
 import { POLICY_FIELDS, REQUEST_ALERTS_FIELDS, REQUEST_METRICS_FIELDS, type RolloutRequest } from './types';
@@ -108,17 +107,8 @@ export function parseRolloutRequest(input: unknown): RequestParseResult {
 
 /** Parses request text (YAML or JSON), with line numbers for syntax errors. */
 export function parseRolloutRequestText(text: string, format: 'yaml' | 'json' = 'yaml'): RequestParseResult {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    return {
-      success: false,
-      issues: doc.errors.map((err) => ({
-        path: '(root)',
-        message: `${format.toUpperCase()} syntax error: ${(err.message.split('\n')[0] ?? err.message).trim()}`,
-      })),
-    };
-  }
-  return parseRolloutRequest(doc.toJS({ maxAliasCount: 100 }) as unknown);
+  const read = readDocumentText(text, format, 'the rollout request');
+  return read.success ? parseRolloutRequest(read.data) : read;
 }
 
 /** True when data looks like an inline spec (it names its targets) rather than a request. */

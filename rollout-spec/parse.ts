@@ -154,6 +154,19 @@ export function parseRolloutSpec(input: unknown): ParseResult {
  * and column numbers; duplicate keys are errors.
  */
 export function parseRolloutSpecText(text: string, format: 'yaml' | 'json' = 'yaml'): ParseResult {
+  const read = readDocumentText(text, format, 'the spec');
+  return read.success ? parseRolloutSpec(read.data) : read;
+}
+
+/**
+ * YAML or JSON text to data, for any document a user sends (specs, rollout requests): syntax
+ * errors with line and column, duplicate keys refused, an empty document named as `what`.
+ */
+export function readDocumentText(
+  text: string,
+  format: 'yaml' | 'json',
+  what: string,
+): { success: true; data: unknown } | { success: false; issues: SpecIssue[] } {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return {
@@ -166,9 +179,9 @@ export function parseRolloutSpecText(text: string, format: 'yaml' | 'json' = 'ya
   }
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
   if (data === null || data === undefined) {
-    return { success: false, issues: [{ path: '(root)', message: 'the spec is empty' }] };
+    return { success: false, issues: [{ path: '(root)', message: `${what} is empty` }] };
   }
-  return parseRolloutSpec(data);
+  return { success: true, data };
 }
 
 function syntaxPosition(linePos: readonly { line: number; col: number }[] | undefined): string {
