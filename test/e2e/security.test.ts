@@ -30,6 +30,7 @@ import { METRIC_NAMES } from '../../rollout-spec/types';
 import { TASK_QUEUE, type RolloutStatus } from '../../workflows/contract';
 import { freePort } from '../helpers/free-port';
 import { startHttpServer, type TestHttpServer } from '../helpers/http-servers';
+import { stopLeftoverInstances } from '../helpers/stack';
 import { startDevServer, type TestDevServer } from '../helpers/temporal';
 
 const TOKENS = {
@@ -133,7 +134,7 @@ describe('security: triggering is authenticated, scoped, replay-proof, and canno
       taskQueue: TASK_QUEUE,
       workflowsPath: require.resolve('../../workflows'),
       activities: createActivities({
-        logger: pino({ level: process.env.DEBUG_SEC ? 'debug' : 'silent' }),
+        logger: pino({ level: 'silent' }),
         registry: new Registry(),
         env: { PATH: process.env.PATH, HOME: process.env.HOME, ...WORKER_SECRETS },
         targets: { catalogDir: dir, allowInlineTargets: false },
@@ -177,7 +178,10 @@ describe('security: triggering is authenticated, scoped, replay-proof, and canno
     await rollouts?.close().catch(() => undefined);
     await server?.teardown();
     await traffic?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (dir) {
+      await stopLeftoverInstances(path.join(dir, 'platform'));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('unauthenticated, expired, wrong-scope, tampered and stale requests are refused and start nothing', async () => {

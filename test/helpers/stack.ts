@@ -32,6 +32,19 @@ import { describeServerState, parseServersStateAnswer, serverState } from '../..
 import { freePorts } from '../../scripts/temporal-server';
 
 /** Parts that can be stopped, killed and started again on their own. */
+
+/**
+ * Stops the instances a process platform started in `stateDir` and never retired (a test failed
+ * mid-rollout): no test leaves a canary process behind.
+ */
+export async function stopLeftoverInstances(stateDir: string): Promise<void> {
+  const files = await fs.readdir(stateDir).catch(() => [] as string[]);
+  for (const f of files.filter((f) => f.endsWith('.json'))) {
+    const state = await readInstanceState(path.join(stateDir, f)).catch(() => undefined);
+    if (state && (await isInstanceRunning(state))) await stopInstance(state, 2_000).catch(() => undefined);
+  }
+}
+
 export type StackPartName = 'temporal' | 'prometheus' | 'alertmanager' | 'stable' | 'haproxy' | 'worker' | 'load';
 
 /** A demo instance slot. */
@@ -221,12 +234,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     await client?.close().catch(() => undefined);
     const errors: string[] = [];
     await stackDown(config, env, log).catch((err: Error) => errors.push(err.message));
-    // Canaries a rollout started and did not retire (e.g. the test failed mid-rollout).
-    const files = await fs.readdir(paths.platformState).catch(() => [] as string[]);
-    for (const f of files.filter((f) => f.endsWith('.json'))) {
-      const state = await readInstanceState(path.join(paths.platformState, f)).catch(() => undefined);
-      if (state && (await isInstanceRunning(state))) await stopInstance(state, 2_000).catch(() => undefined);
-    }
+    await stopLeftoverInstances(paths.platformState);
     if (!keep) await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
     if (errors.length > 0) throw new Error(`stack teardown: ${errors.join('; ')}`);
   };
