@@ -17,6 +17,7 @@ import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { withLock } from './file-lock';
 
 /** Pinned CLI version: later tags carry a `replace` directive that `go install pkg@version` refuses. */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
@@ -192,7 +193,7 @@ async function ensure(tool: Tool, r: Resolved): Promise<string> {
 
   await fs.mkdir(r.binDir, { recursive: true });
   // Parallel test processes may all get here; one builds, the others wait and then find its result.
-  return withLock(path.join(r.cacheDir, 'locks', `${tool.binName}.lock`), r, tool.label, async () => {
+  return withLock(path.join(r.cacheDir, 'locks', `${tool.binName}.lock`), (owner) => r.log(`waiting for another process (pid ${owner}) to provision the ${tool.label}`), async () => {
     const raced = await findExisting(tool, r);
     if (raced) return raced;
     const failures: string[] = [];
@@ -546,7 +547,7 @@ async function upgradeTestServerWrapper(found: string, r: Resolved): Promise<voi
   };
   const first = await stale();
   if (!first.wrapper && !first.jars && !first.loopback) return;
-  await withLock(path.join(r.cacheDir, 'locks', `${TEST_SERVER_NAME}.lock`), r, 'test server upgrade', async () => {
+  await withLock(path.join(r.cacheDir, 'locks', `${TEST_SERVER_NAME}.lock`), (owner) => r.log(`waiting for another process (pid ${owner}) to provision the test server upgrade`), async () => {
     const now = await stale();
     if (now.jars) {
       r.log('scripts/maven/pom.xml changed since the cached test server was fetched: fetching again');
@@ -655,49 +656,6 @@ function run(
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Runs `fn` holding an exclusive lock file (O_EXCL create). A lock whose owner pid is dead is stale
- * and taken over, so a killed build never blocks later runs.
- */
-async function withLock<T>(lockFile: string, r: Resolved, label: string, fn: () => Promise<T>): Promise<T> {
-  await fs.mkdir(path.dirname(lockFile), { recursive: true });
-  let announced = false;
-  for (;;) {
-    try {
-      const handle = await fs.open(lockFile, 'wx');
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number.parseInt(await fs.readFile(lockFile, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
-        await fs.rm(lockFile, { force: true });
-        continue;
-      }
-      if (!announced) {
-        r.log(`waiting for another process (pid ${Number.isNaN(owner) ? '?' : owner}) to provision the ${label}`);
-        announced = true;
-      }
-      await sleep(500);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await fs.rm(lockFile, { force: true });
-  }
 }
 
 async function main(): Promise<void> {

@@ -23,6 +23,7 @@ import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { withLock } from './file-lock';
 
 /** Pinned schemathesis release; the flags used below are those of its `st run --help`. */
 export const SCHEMATHESIS_VERSION = '4.32.5';
@@ -79,7 +80,7 @@ export async function ensureSchemathesis(options: EnsureOptions = {}): Promise<s
   const log = options.log ?? ((m: string) => process.stderr.write(`schemathesis: ${m}\n`));
   const cached = await cachedSt(home);
   if (cached) return cached;
-  return withLock(`${home}.lock`, log, async () => {
+  return withLock(`${home}.lock`, (owner) => log(`waiting for another process (pid ${owner}) to install schemathesis`), async () => {
     // Another process may have finished the install while this one waited.
     const again = await cachedSt(home);
     if (again) return again;
@@ -615,46 +616,6 @@ function firstLine(text: string | undefined): string {
 
 function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Runs `fn` holding an exclusive lock file; a lock whose owner pid is dead is taken over. */
-async function withLock<T>(lockFile: string, log: (m: string) => void, fn: () => Promise<T>): Promise<T> {
-  await fs.mkdir(path.dirname(lockFile), { recursive: true });
-  let announced = false;
-  for (;;) {
-    try {
-      const handle = await fs.open(lockFile, 'wx');
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number.parseInt(await fs.readFile(lockFile, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
-        await fs.rm(lockFile, { force: true });
-        continue;
-      }
-      if (!announced) {
-        log(`waiting for another process (pid ${Number.isNaN(owner) ? '?' : owner}) to install schemathesis`);
-        announced = true;
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await fs.rm(lockFile, { force: true });
-  }
 }
 
 async function main(argv: readonly string[]): Promise<void> {

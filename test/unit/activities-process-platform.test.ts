@@ -20,6 +20,7 @@ import type { HealthResult } from '../../activities/types';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import { freePort } from '../helpers/free-port';
 import { rolloutSpec } from '../helpers/rollout-spec';
+import { WORKER_ENV_WITH_SECRETS } from '../helpers/worker-env';
 
 // A service that answers with its version, serves /healthz after HEALTH_DELAY_MS, and has a
 // child process (to prove the whole group is stopped). With ENV_DUMP_FILE it writes its whole
@@ -183,17 +184,7 @@ describe('process platform', () => {
   });
 
   describe('environment of the instances', () => {
-    // A worker environment with the secrets a real worker holds.
-    const workerEnv = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: '/home/phoenix-test',
-      LANG: 'C.UTF-8',
-      TZ: 'Europe/Berlin',
-      PHOENIX_API_HMAC_SECRET: 's3cret-hmac-for-tests',
-      SOME_WEBHOOK_SECRET: 's3cret-webhook-for-tests',
-      TEMPORAL_API_KEY: 's3cret-temporal-key',
-      PHOENIX_PASSED: 'passed-through',
-    };
+    const workerEnv = WORKER_ENV_WITH_SECRETS;
     const withWorkerEnv = () =>
       createActivities({ logger, registry: new Registry(), env: workerEnv, stopGraceMs: 500, healthIntervalMs: 100 });
 

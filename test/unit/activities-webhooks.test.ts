@@ -19,6 +19,7 @@ import { postSignedJson, signDelivery } from '../../activities/signed-webhook';
 import type { HealthResult } from '../../activities/types';
 import { startHttpServer } from '../helpers/http-servers';
 import { rolloutSpec } from '../helpers/rollout-spec';
+import { WORKER_ENV_WITH_SECRETS } from '../helpers/worker-env';
 
 const SECRET = 's3cret-for-tests';
 const quiet = { logger: new DefaultLogger('ERROR') };
@@ -233,17 +234,7 @@ describe('command platform', () => {
     after(async () => {
       await rm(dir, { recursive: true, force: true });
     });
-    // A worker environment with the secrets a real worker holds.
-    const workerEnv = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: '/home/phoenix-test',
-      LANG: 'C.UTF-8',
-      TZ: 'Europe/Berlin',
-      PHOENIX_API_HMAC_SECRET: 's3cret-hmac-for-tests',
-      SOME_WEBHOOK_SECRET: 's3cret-webhook-for-tests',
-      TEMPORAL_API_KEY: 's3cret-temporal-key',
-      PHOENIX_PASSED: 'passed-through',
-    };
+    const workerEnv = WORKER_ENV_WITH_SECRETS;
     // Each command writes its whole environment to the file named by its argument.
     const dumpEnv = (file: string) => [node, '-e', 'require("node:fs").writeFileSync(process.argv[1], JSON.stringify(process.env))', file];
 
