@@ -7,6 +7,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 /** Every app metric, bound to one registry. */
 export interface AppMetrics {
   canaryWeight: Gauge<'service' | 'rollout_id'>;
+  /** Pool routers: the canary pool's share of traffic its per-server weights give (percent). */
+  canaryShare: Gauge<'service' | 'rollout_id'>;
   weightChanges: Counter<'service'>;
   metricQueries: Counter<'metric' | 'status'>;
   activityFailures: Counter<'activity' | 'type'>;
@@ -41,6 +43,16 @@ export function appMetrics(registry: Registry): AppMetrics {
         new Gauge({
           name: 'phoenix_canary_weight',
           help: 'Canary traffic weight (percent) last read back from the load balancer',
+          labelNames: ['service', 'rollout_id'] as const,
+          registers,
+        }),
+    ),
+    canaryShare: get(
+      'phoenix_canary_share',
+      () =>
+        new Gauge({
+          name: 'phoenix_canary_share',
+          help: 'Share of traffic (percent) the canary pool gets from the per-server weights last applied (pool routers)',
           labelNames: ['service', 'rollout_id'] as const,
           registers,
         }),

@@ -2,10 +2,10 @@
  * Traffic router for HAProxy through its runtime API: canary weight `w` and stable weight `100 - w`
  * on two servers of one backend, so HAProxy's weighted balancing gives the canary `w` percent.
  */
-import { Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import { ConfigError, TrafficServerDownError, WeightMismatchError } from '../errors';
 import { delay } from '../platform/poll-health';
+import { activityHeartbeat } from './activity-heartbeat';
 import {
   answerError,
   formatRuntimeApiAddress,
@@ -252,15 +252,4 @@ export class HaproxyRouter implements TrafficRouter {
     const answer = await runRuntimeApiCommand(this.address, command, { timeoutMs: this.config.timeoutMs, signal });
     checkSetWeightAnswer(command, target, answer);
   }
-}
-
-/** The current activity's heartbeat, or undefined outside an activity (scripts, direct use). */
-function activityHeartbeat(): ((details: unknown) => void) | undefined {
-  let ctx: Context;
-  try {
-    ctx = Context.current();
-  } catch {
-    return undefined;
-  }
-  return (details) => ctx.heartbeat(details);
 }

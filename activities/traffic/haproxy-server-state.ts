@@ -12,6 +12,8 @@ export interface HaproxyServerState {
   opState: number;
   /** `srv_admin_state`: bit flags for forced/inherited/config/DNS maintenance and drain; 0 when none. */
   adminState: number;
+  /** `srv_uweight`: the weight last set (what `get weight` reports as current). */
+  weight?: number;
 }
 
 const OP_STATES = ['DOWN', 'STARTING', 'UP', 'STOPPING'] as const;
@@ -61,7 +63,10 @@ export function parseServersStateAnswer(
     if (!/^\d+$/.test(field('srv_op_state')) || opState > 3 || !/^\d+$/.test(field('srv_admin_state'))) {
       throw garbled(`bad state of server ${field('srv_name')}`);
     }
-    servers.set(field('srv_name'), { server: field('srv_name'), opState, adminState });
+    const weightIndex = columns.indexOf('srv_uweight');
+    const weight = weightIndex < 0 ? undefined : Number(fields[weightIndex]);
+    if (weight !== undefined && !(Number.isInteger(weight) && weight >= 0)) throw garbled(`bad weight of server ${field('srv_name')}`);
+    servers.set(field('srv_name'), { server: field('srv_name'), opState, adminState, ...(weight === undefined ? {} : { weight }) });
   }
   return servers;
 }

@@ -5,11 +5,17 @@ import type { TrafficTarget } from '../../rollout-spec/types';
 import { ClientCache } from '../client-cache';
 import { ConfigError } from '../errors';
 import { readSecret } from '../signed-webhook';
+import { HaproxyPoolRouter } from './haproxy-pool-router';
+import { poolSelector, usesPools } from './haproxy-pools';
 import { HaproxyRouter } from './haproxy-router';
 import type { TrafficRouter } from './traffic-router';
 import { WebhookRouter } from './webhook-router';
 
-export type { SetWeightOptions, TrafficRouter, TrafficWeights } from './traffic-router';
+export type { AppliedSplit, SetWeightOptions, SplitCheck, TrafficRouter, TrafficWeights } from './traffic-router';
+export { HaproxyPoolRouter } from './haproxy-pool-router';
+export type { HaproxyPoolRouterConfig } from './haproxy-pool-router';
+export { poolMembers, poolSelector, usesPools, type PoolSelector } from './haproxy-pools';
+export { splitPools, type PoolSplit } from './pool-split';
 export { HaproxyRouter, parseGetWeightAnswer, checkSetWeightAnswer } from './haproxy-router';
 export type { HaproxyRouterConfig } from './haproxy-router';
 export { WebhookRouter } from './webhook-router';
@@ -38,9 +44,15 @@ export class TrafficRouterFactory {
     const timeoutMs = this.deps.timeoutMs ?? 5000;
     switch (traffic.kind) {
       case 'haproxy':
-        return this.cache.get(JSON.stringify(['haproxy', traffic]), () =>
-          new HaproxyRouter({ ...traffic, timeoutMs }, this.deps.logger),
-        );
+        return this.cache.get(JSON.stringify(['haproxy', traffic]), () => {
+          const { runtimeApi, backend, stableServer, canaryServer } = traffic;
+          if (usesPools(traffic) || stableServer === undefined || canaryServer === undefined) {
+            const stable = poolSelector(traffic, 'stable');
+            const canary = poolSelector(traffic, 'canary');
+            return new HaproxyPoolRouter({ runtimeApi, backend, stable, canary, timeoutMs }, this.deps.logger);
+          }
+          return new HaproxyRouter({ runtimeApi, backend, stableServer, canaryServer, timeoutMs }, this.deps.logger);
+        });
       case 'webhook': {
         // Read the secret on every call so a rotated secret is picked up without a restart.
         const secret = readSecret(this.deps.env, traffic.secretEnv, 'traffic.secretEnv');

@@ -12,6 +12,36 @@ export interface TrafficRouter {
    * router has no way to read them (it only knows what it was told).
    */
   readWeights(signal?: AbortSignal): Promise<TrafficWeights | null>;
+  /**
+   * Routers over pools of servers: {@link setCanaryWeight}, also reporting the share the
+   * per-server weights really give and which servers were left out (not usable).
+   */
+  applySplit?(weight: number, signal?: AbortSignal, options?: SetWeightOptions): Promise<AppliedSplit>;
+  /**
+   * Routers over pools of servers: whether the servers' weights are what `planned` calls for with
+   * the servers' health as it is now (a server went DOWN or came back, someone set a weight).
+   */
+  checkSplit?(planned: number, signal?: AbortSignal): Promise<SplitCheck>;
+}
+
+/** What a pool router applied. */
+export interface AppliedSplit {
+  /** The planned canary weight (percent), applied. */
+  weight: number;
+  /** The canary pool's share of traffic the per-server weights give (percent, unrounded). */
+  share: number;
+  /** Weight per server, as read back. */
+  servers: Record<string, number>;
+  /** Servers of either pool left at weight 0 because they are DOWN or in maintenance, with their state. */
+  leftOut: Record<string, string>;
+}
+
+/** A pool router's comparison of the load balancer with the plan. */
+export interface SplitCheck {
+  /** The canary share the usable servers' weights give (percent); null when nothing was readable. */
+  canaryWeight: number | null;
+  drifted: boolean;
+  detail: string;
 }
 
 /** How one weight change may proceed when the server about to take all traffic is not up. */

@@ -586,7 +586,8 @@ describe('show servers state parsing', () => {
     const describe = (name: string) => describeServerState(states.get(name)!);
     const usable = (name: string) => isServerUsable(states.get(name)!);
     assert.deepEqual([...states.keys()], ['stable', 'canary', 'third', 'drained']);
-    assert.deepEqual(states.get('stable'), { server: 'stable', opState: 0, adminState: 0 });
+    assert.deepEqual(states.get('stable'), { server: 'stable', opState: 0, adminState: 0, weight: 100 });
+    assert.equal(states.get('canary')?.weight, 0);
     assert.equal(describe('stable'), 'DOWN');
     assert.equal(usable('stable'), false);
     assert.equal(describe('canary'), 'UP'); // "no check": always UP

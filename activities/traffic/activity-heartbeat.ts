@@ -1,0 +1,13 @@
+/** The running activity's heartbeat, for router code that is also used outside activities. */
+import { Context } from '@temporalio/activity';
+
+/** The current activity's heartbeat, or undefined outside an activity (scripts, direct use). */
+export function activityHeartbeat(): ((details: unknown) => void) | undefined {
+  let ctx: Context;
+  try {
+    ctx = Context.current();
+  } catch {
+    return undefined;
+  }
+  return (details) => ctx.heartbeat(details);
+}
