@@ -29,19 +29,70 @@ const runtimeApiAddress = z
   )
   .describe('HAProxy runtime API address: `host:port` or an absolute unix socket path.');
 
+/**
+ * A pool of servers: the names, or a prefix that selects every server of the backend whose name
+ * starts with it (what HAProxy users write as `server-template web- 3 ...`).
+ */
+const serverPool = (slot: 'stable' | 'canary') =>
+  z
+    .union([
+      z
+        .array(haproxyName(`A ${slot} server.`))
+        .min(1, 'must name at least one server')
+        .refine((names) => new Set(names).size === names.length, { message: 'must not name a server twice' }),
+      strict({ prefix: haproxyName(`Prefix of the ${slot} servers' names.`).min(1) }),
+    ])
+    .optional()
+    .describe(
+      `The ${slot} pool: a list of server names, or \`{prefix}\` for every server of the backend whose name ` +
+        `starts with it. The router gives the pool as a whole its share, split evenly over its usable servers.`,
+    );
+
 const haproxyTraffic = strict({
   kind: z.literal('haproxy').describe('Selects this variant.'),
   runtimeApi: runtimeApiAddress,
   backend: haproxyName('Backend holding the stable and canary servers.'),
-  stableServer: haproxyName('Server (in the backend) running the stable version.'),
-  canaryServer: haproxyName('Server (in the backend) running the canary version.'),
+  stableServer: haproxyName('Server (in the backend) running the stable version (one server; or `stableServers`).').optional(),
+  canaryServer: haproxyName('Server (in the backend) running the canary version (one server; or `canaryServers`).').optional(),
+  stableServers: serverPool('stable'),
+  canaryServers: serverPool('canary'),
 })
   .superRefine((value, ctx) => {
-    if (value.stableServer === value.canaryServer) {
-      ctx.addIssue({ code: 'custom', path: ['canaryServer'], message: 'must differ from stableServer' });
+    for (const slot of ['stable', 'canary'] as const) {
+      const one = value[`${slot}Server`];
+      const pool = value[`${slot}Servers`];
+      if (one === undefined && pool === undefined) {
+        ctx.addIssue({ code: 'custom', path: [`${slot}Server`], message: `name the ${slot} server (${slot}Server) or pool (${slot}Servers)` });
+      } else if (one !== undefined && pool !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [`${slot}Servers`], message: `give either ${slot}Server or ${slot}Servers, not both` });
+      }
+    }
+    const members = (slot: 'stable' | 'canary'): { names: string[]; prefix?: string } => {
+      const one = value[`${slot}Server`];
+      const pool = value[`${slot}Servers`];
+      if (one !== undefined) return { names: [one] };
+      if (Array.isArray(pool)) return { names: pool };
+      return { names: [], prefix: pool?.prefix };
+    };
+    const stable = members('stable');
+    const canary = members('canary');
+    const shared = stable.names.filter((n) => canary.names.includes(n));
+    if (shared.length > 0) {
+      const field = value.canaryServer !== undefined ? 'canaryServer' : 'canaryServers';
+      ctx.addIssue({ code: 'custom', path: [field], message: `must differ from the stable servers (both name ${shared.join(', ')})` });
+    }
+    // A server matched by both pools would count for both: prefixes must not select the same names.
+    const overlaps = (a: { names: string[]; prefix?: string }, b: { names: string[]; prefix?: string }): boolean =>
+      (a.prefix !== undefined && (b.names.some((n) => n.startsWith(a.prefix as string)) || (b.prefix !== undefined && (b.prefix.startsWith(a.prefix) || a.prefix.startsWith(b.prefix)))));
+    if (overlaps(stable, canary) || overlaps(canary, stable)) {
+      ctx.addIssue({ code: 'custom', path: ['canaryServers'], message: 'the stable and canary pools select the same server names' });
     }
   })
-  .describe('Split traffic by setting HAProxy server weights through its runtime API.');
+  .describe(
+    'Split traffic by setting HAProxy server weights through its runtime API: one stable and one canary ' +
+      'server, or pools of each (per-server weights computed so the canary pool gets its share; servers ' +
+      'that are DOWN or in maintenance are left out).',
+  );
 
 const webhookTraffic = strict({
   kind: z.literal('webhook').describe('Selects this variant.'),
@@ -99,8 +150,22 @@ const processPlatform = strict({
   cwd: z.string().min(1).optional().describe('Working directory of the instances.'),
   env: explicitEnv('Extra environment variables of the instances (they win over `passEnv`).'),
   passEnv,
-  stablePort: port('Port of the stable instance.'),
-  canaryPort: port('Port of the canary instance.'),
+  stablePort: port('Port of the stable instance (the first of the stable pool with `replicas`).'),
+  canaryPort: port('Port of the canary instance (the first of the canary pool with `replicas`).'),
+  replicas: z
+    .union([
+      z.number().int('must be a whole number').min(1, 'must be at least 1').max(64, 'must be at most 64'),
+      strict({
+        stable: z.number().int('must be a whole number').min(1, 'must be at least 1').max(64, 'must be at most 64'),
+        canary: z.number().int('must be a whole number').min(1, 'must be at least 1').max(64, 'must be at most 64'),
+      }),
+    ])
+    .default(1)
+    .transform((r) => (typeof r === 'number' ? { stable: r, canary: r } : r))
+    .describe(
+      'Instances per version: a number for both, or `{stable, canary}`. Instance i of a pool listens on ' +
+        '`stablePort + i` / `canaryPort + i`; the two port ranges must not overlap.',
+    ),
   healthPath: z
     .string()
     .regex(/^\//, 'must start with "/"')
@@ -115,6 +180,19 @@ const processPlatform = strict({
   .superRefine((value, ctx) => {
     if (value.stablePort === value.canaryPort) {
       ctx.addIssue({ code: 'custom', path: ['canaryPort'], message: 'must differ from stablePort' });
+      return;
+    }
+    const { stable, canary } = value.replicas;
+    const stableEnd = value.stablePort + stable - 1;
+    const canaryEnd = value.canaryPort + canary - 1;
+    if (stableEnd > 65535) ctx.addIssue({ code: 'custom', path: ['replicas'], message: `the stable pool would need ports up to ${stableEnd}` });
+    if (canaryEnd > 65535) ctx.addIssue({ code: 'custom', path: ['replicas'], message: `the canary pool would need ports up to ${canaryEnd}` });
+    if (value.stablePort <= canaryEnd && value.canaryPort <= stableEnd) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['canaryPort'],
+        message: `the canary ports ${value.canaryPort}-${canaryEnd} overlap the stable ports ${value.stablePort}-${stableEnd}`,
+      });
     }
   })
   .describe('Run stable and canary as local processes (development and demos).');

@@ -3,7 +3,7 @@
  * demo service, the load generator and the Phoenix worker, all on 127.0.0.1, detached, with pids
  * and logs under `.stack/` (or --dir / PHOENIX_STACK_DIR).
  *
- *   npm run stack:up   [-- --dir DIR --ports '{"haproxyFrontend":18080}' --load-rate 50 --no-worker --no-load]
+ *   npm run stack:up   [-- --dir DIR --ports '{"haproxyFrontend":18080}' --load-rate 50 --replicas 3,2 --no-worker --no-load]
  *   npm run stack:down [-- --dir DIR]
  *   tsx scripts/stack.ts status [--dir DIR] [--json]
  *
@@ -21,6 +21,7 @@ interface Flags {
   dir?: string;
   ports?: string;
   loadRate?: string;
+  replicas?: string;
   worker?: boolean;
   load?: boolean;
   json?: boolean;
@@ -31,6 +32,7 @@ function config(flags: Flags) {
     ...(flags.dir !== undefined ? { dir: flags.dir } : {}),
     ...(flags.ports !== undefined ? { ports: flags.ports } : {}),
     ...(flags.loadRate !== undefined ? { loadRate: flags.loadRate } : {}),
+    ...(flags.replicas !== undefined ? { replicas: flags.replicas } : {}),
     ...(flags.worker !== undefined ? { worker: flags.worker } : {}),
     ...(flags.load !== undefined ? { load: flags.load } : {}),
   };
@@ -46,6 +48,11 @@ program
   .option(...dirOption)
   .option('--ports <json>', 'port overrides as JSON, e.g. {"haproxyFrontend":18080} (env PHOENIX_STACK_PORTS)')
   .option('--load-rate <n>', 'requests per second of the load generator (env LOAD_RATE, default 50)')
+  .option(
+    '--replicas <n>',
+    'instances per version, N or STABLE,CANARY, e.g. 3,2: pools behind HAProxy (env PHOENIX_STACK_REPLICAS, default 1; ' +
+      'instance i listens on the stable/canary port + i, so give ports with room, e.g. {"canary":8091})',
+  )
   .option('--no-worker', 'do not start the Phoenix worker')
   .option('--no-load', 'do not start the load generator')
   .action(async (flags: Flags) => {

@@ -1,8 +1,9 @@
 /**
- * The `process` platform: canary and stable are local processes on two ports (the load balancer
- * points one server at each). Meant for development, demos and end-to-end tests.
+ * The `process` platform: canary and stable are local processes, one or a pool of `replicas`
+ * each on consecutive ports (the load balancer points one server at each instance). Meant for
+ * development, demos and end-to-end tests.
  */
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { PlatformTarget } from '../../rollout-spec/types';
 import { ConfigError, ProcessControlError } from '../errors';
@@ -40,9 +41,23 @@ export interface ProcessPlatformOptions {
 /** Which slot an instance occupies. */
 export type Slot = 'canary' | 'stable';
 
-/** Path of the pid file of `service`'s `slot` instance in `stateDir`. */
-export function stateFileFor(stateDir: string, service: string, slot: Slot): string {
-  return path.join(stateDir, `${service}-${slot}.json`);
+/**
+ * Path of the pid file of `service`'s `slot` instance number `index` (0-based) in `stateDir`. The
+ * first instance keeps the name a single instance always had, so pools and single instances mix.
+ */
+export function stateFileFor(stateDir: string, service: string, slot: Slot, index = 0): string {
+  return path.join(stateDir, `${instanceName(service, slot, index)}.json`);
+}
+
+function instanceName(service: string, slot: Slot, index: number): string {
+  return index === 0 ? `${service}-${slot}` : `${service}-${slot}-${index + 1}`;
+}
+
+/** One instance of a pool: its number, port and pid file. */
+interface PoolInstance {
+  index: number;
+  port: number;
+  file: string;
 }
 
 /** {@link CanaryPlatform} running local processes. */
@@ -50,74 +65,97 @@ export class ProcessPlatform implements CanaryPlatform {
   constructor(private readonly options: ProcessPlatformOptions) {}
 
   /**
-   * Starts the canary on `canaryPort`; a running canary of the same version is left alone. Every
-   * wait (old canary stopping, port freeing, start settling) heartbeats and stops on cancellation.
+   * Starts the canary pool (`replicas.canary` instances from `canaryPort`); running instances of
+   * the same version are left alone. Every wait (an old canary stopping, a port freeing, a start
+   * settling) heartbeats and stops on cancellation.
    */
   async deployCanary(call: PlatformCall): Promise<void> {
     const target = this.target(call);
-    const file = stateFileFor(target.stateDir, call.spec.service, 'canary');
     const version = call.spec.canary.version;
-    const current = await readInstanceState(file);
-    if (current && (await isInstanceRunning(current))) {
-      if (current.version === version && current.port === target.canaryPort) {
-        call.logger.info({ pid: current.pid, version }, 'canary already running');
-        return;
+    for (const instance of this.pool(call, target, 'canary')) {
+      const current = await readInstanceState(instance.file);
+      if (current && (await isInstanceRunning(current))) {
+        if (current.version === version && current.port === instance.port) {
+          call.logger.info({ pid: current.pid, version, port: instance.port }, 'canary instance already running');
+          continue;
+        }
+        call.logger.info({ pid: current.pid, version: current.version }, 'replacing canary instance of another version');
+        await stopInstance(current, this.options.stopGraceMs, call);
       }
-      call.logger.info({ pid: current.pid, version: current.version }, 'replacing canary of another version');
-      await stopInstance(current, this.options.stopGraceMs, call);
+      const state = await this.start(call, target, 'canary', instance, version);
+      call.logger.info({ pid: state.pid, version, port: state.port, instance: instance.index + 1 }, 'canary instance started');
     }
-    const state = await this.start(call, target, 'canary', version, target.canaryPort);
-    call.logger.info({ pid: state.pid, version, port: state.port }, 'canary started');
   }
 
-  /** Polls `GET http://127.0.0.1:<canaryPort><healthPath>` until 200. */
+  /** Polls `GET http://127.0.0.1:<port><healthPath>` of every canary instance until all answer 200. */
   async checkHealth(call: PlatformCall): Promise<HealthResult> {
     const target = this.target(call);
-    const file = stateFileFor(target.stateDir, call.spec.service, 'canary');
-    return pollHealth(call, () => this.probe(call, file, target.canaryPort, target.healthPath), this.options.healthIntervalMs);
+    const pool = this.pool(call, target, 'canary');
+    return pollHealth(call, () => this.probePool(call, pool, target.healthPath), this.options.healthIntervalMs);
   }
 
   /**
-   * Replaces the stable instance with the canary version on `stablePort` and waits until it is
-   * healthy. The canary instance keeps running: it carries all traffic until the workflow moves
-   * traffic back to the stable server and terminates the canary.
+   * Replaces the stable pool with the canary version, one instance at a time, each healthy before
+   * the next is touched. The workflow calls this with all traffic on the canary pool, so the stable
+   * pool carries nothing while it is replaced; the canary instances keep running until traffic is
+   * back on the stable pool and the workflow terminates them.
    */
   async promoteCanary(call: PlatformCall): Promise<void> {
     const target = this.target(call);
-    const file = stateFileFor(target.stateDir, call.spec.service, 'stable');
     const version = call.spec.canary.version;
-    const current = await readInstanceState(file);
-    const running = current !== undefined && (await isInstanceRunning(current));
-    if (!(running && current.version === version && current.port === target.stablePort)) {
-      if (running) {
-        call.logger.info({ pid: current.pid, version: current.version }, 'stopping old stable');
-        await stopInstance(current, this.options.stopGraceMs);
+    for (const instance of this.pool(call, target, 'stable')) {
+      const current = await readInstanceState(instance.file);
+      const running = current !== undefined && (await isInstanceRunning(current));
+      if (!(running && current.version === version && current.port === instance.port)) {
+        if (running) {
+          call.logger.info({ pid: current.pid, version: current.version, port: instance.port }, 'stopping old stable instance');
+          await stopInstance(current, this.options.stopGraceMs);
+        }
+        const state = await this.start(call, target, 'stable', instance, version);
+        call.logger.info({ pid: state.pid, version, port: state.port, instance: instance.index + 1 }, 'new stable instance started');
       }
-      const state = await this.start(call, target, 'stable', version, target.stablePort);
-      call.logger.info({ pid: state.pid, version, port: state.port }, 'new stable started');
-    }
-    const health = await pollHealth(
-      call,
-      () => this.probe(call, file, target.stablePort, target.healthPath),
-      this.options.healthIntervalMs,
-    );
-    if (!health.healthy) {
-      throw new ProcessControlError(`promoted stable ${version} on port ${target.stablePort} is not healthy: ${health.detail}`);
+      const health = await pollHealth(call, () => this.probePool(call, [instance], target.healthPath), this.options.healthIntervalMs);
+      if (!health.healthy) {
+        throw new ProcessControlError(`promoted stable ${version} on port ${instance.port} is not healthy: ${health.detail}`);
+      }
     }
   }
 
-  /** Stops the canary process group and removes its pid file. */
+  /** Stops every canary instance's process group (the pool and any left from a larger one) and removes their pid files. */
   async terminateCanary(call: PlatformCall): Promise<void> {
     const target = this.target(call);
-    const file = stateFileFor(target.stateDir, call.spec.service, 'canary');
-    const current = await readInstanceState(file);
-    if (!current) {
+    const files = await this.recordedFiles(target.stateDir, call.spec.service, 'canary');
+    if (files.length === 0) {
       call.logger.info('no canary to terminate');
       return;
     }
-    const outcome = await stopInstance(current, this.options.stopGraceMs);
-    await rm(file, { force: true });
-    call.logger.info({ pid: current.pid, outcome }, 'canary terminated');
+    for (const file of files) {
+      const current = await readInstanceState(file);
+      if (current) {
+        const outcome = await stopInstance(current, this.options.stopGraceMs);
+        call.logger.info({ pid: current.pid, port: current.port, outcome }, 'canary instance terminated');
+      }
+      await rm(file, { force: true });
+    }
+  }
+
+  /** The instances of `slot`'s pool: `replicas` of them on consecutive ports. */
+  private pool(call: PlatformCall, target: ProcessTarget, slot: Slot): PoolInstance[] {
+    // A spec from before pools existed (an older history) has no `replicas`: one instance.
+    const count = target.replicas?.[slot] ?? 1;
+    const first = slot === 'canary' ? target.canaryPort : target.stablePort;
+    return Array.from({ length: count }, (_, index) => ({
+      index,
+      port: first + index,
+      file: stateFileFor(target.stateDir, call.spec.service, slot, index),
+    }));
+  }
+
+  /** Pid files of `slot` instances in `stateDir`, whatever the pool size that wrote them. */
+  private async recordedFiles(stateDir: string, service: string, slot: Slot): Promise<string[]> {
+    const names = await readdir(stateDir).catch(() => [] as string[]);
+    const own = new RegExp(`^${service.replace(/[.]/g, '\\.')}-${slot}(-\\d+)?\\.json$`);
+    return names.filter((n) => own.test(n)).sort().map((n) => path.join(stateDir, n));
   }
 
   private target(call: PlatformCall): ProcessTarget {
@@ -133,8 +171,10 @@ export class ProcessPlatform implements CanaryPlatform {
         throw new ConfigError(`platform.${field} must be a TCP port, got ${port}`, `platform.${field}`);
       }
     }
-    if (target.stablePort === target.canaryPort) {
-      throw new ConfigError('platform.stablePort and platform.canaryPort must differ', 'platform.canaryPort');
+    const stableEnd = target.stablePort + (target.replicas?.stable ?? 1) - 1;
+    const canaryEnd = target.canaryPort + (target.replicas?.canary ?? 1) - 1;
+    if (target.stablePort <= canaryEnd && target.canaryPort <= stableEnd) {
+      throw new ConfigError('platform.stablePort and platform.canaryPort: the two pools\' port ranges must not overlap', 'platform.canaryPort');
     }
     if (!target.healthPath.startsWith('/')) {
       throw new ConfigError(`platform.healthPath must start with "/", got ${JSON.stringify(target.healthPath)}`, 'platform.healthPath');
@@ -143,7 +183,8 @@ export class ProcessPlatform implements CanaryPlatform {
     return { ...target, stateDir: path.resolve(target.stateDir) };
   }
 
-  private start(call: PlatformCall, target: ProcessTarget, slot: Slot, version: string, port: number): Promise<InstanceState> {
+  private start(call: PlatformCall, target: ProcessTarget, slot: Slot, instance: PoolInstance, version: string): Promise<InstanceState> {
+    const port = instance.port;
     const argv = renderArgv(target.command, { version, port: String(port), service: call.spec.service }, 'platform.command');
     return startInstance({
       argv,
@@ -151,11 +192,19 @@ export class ProcessPlatform implements CanaryPlatform {
       port,
       cwd: target.cwd,
       env: childEnv({ workerEnv: this.options.env, passEnv: target.passEnv, env: target.env, field: 'platform' }),
-      stateFile: stateFileFor(target.stateDir, call.spec.service, slot),
-      logFile: path.join(target.stateDir, `${call.spec.service}-${slot}.log`),
+      stateFile: instance.file,
+      logFile: path.join(target.stateDir, `${instanceName(call.spec.service, slot, instance.index)}.log`),
       signal: call.signal,
       heartbeat: call.heartbeat,
     });
+  }
+
+  /** One probe round over `pool`: healthy when every instance answers 200; final when one exited. */
+  private async probePool(call: PlatformCall, pool: PoolInstance[], healthPath: string): Promise<ProbeResult> {
+    const results = await Promise.all(pool.map((instance) => this.probe(call, instance.file, instance.port, healthPath)));
+    const bad = results.filter((r) => !r.healthy);
+    if (bad.length === 0) return { healthy: true, detail: results.map((r) => r.detail).join('; ') };
+    return { healthy: false, final: bad.some((r) => r.final), detail: bad.map((r) => r.detail).join('; ') };
   }
 
   private async probe(call: PlatformCall, file: string, port: number, healthPath: string): Promise<ProbeResult> {

@@ -229,9 +229,15 @@ export class HaproxyPoolRouter implements TrafficRouter {
   }
 }
 
-/** Target weights: the split over each pool's usable servers (all of them for `assumeUsable` pools), 0 elsewhere. */
+/**
+ * Target weights: the split over each pool's usable servers (all of them for `assumeUsable`
+ * pools), 0 elsewhere. At 0% and 100% one pool takes everything whichever of its servers are up,
+ * so all of that pool's servers get a weight: a server that comes back later (a stable instance
+ * restarted by a promotion, after the rollout has ended) gets its part without anyone re-applying.
+ */
 function planSplit(weight: number, pools: PoolsState, assumeUsable: ReadonlySet<Slot>): SplitPlan {
-  const usable = (slot: Slot) => pools[slot].filter((s) => assumeUsable.has(slot) || isServerUsable(s));
+  const whole = weight === 0 ? 'stable' : weight === 100 ? 'canary' : undefined;
+  const usable = (slot: Slot) => pools[slot].filter((s) => slot === whole || assumeUsable.has(slot) || isServerUsable(s));
   const canary = usable('canary');
   const stable = usable('stable');
   const split = splitPools(weight, canary.length, stable.length);

@@ -29,6 +29,25 @@ export const DEFAULT_PORTS = {
 /** HAProxy backend and server names the rollout's traffic target refers to. */
 export const HAPROXY_NAMES = { backend: 'checkout', stableServer: 'stable', canaryServer: 'canary' } as const;
 
+/** Instances per version; more than one makes pools (servers `stable-1`... and `canary-1`...). */
+export interface StackReplicas {
+  stable: number;
+  canary: number;
+}
+
+/** True when the stack runs pools rather than one instance per version. */
+export function isPoolStack(config: Pick<StackConfig, 'replicas'>): boolean {
+  return config.replicas.stable > 1 || config.replicas.canary > 1;
+}
+
+/** HAProxy server names and ports of one version's instances: `stable`/`canary` alone, `stable-1`... in pools. */
+export function stackInstances(config: StackConfig, slot: 'stable' | 'canary'): { server: string; port: number }[] {
+  const first = config.ports[slot];
+  const count = config.replicas[slot];
+  const name = slot === 'stable' ? HAPROXY_NAMES.stableServer : HAPROXY_NAMES.canaryServer;
+  return Array.from({ length: count }, (_, i) => ({ server: isPoolStack(config) ? `${name}-${i + 1}` : name, port: first + i }));
+}
+
 /** Longest unix socket path we bind (sun_path is 108 bytes on Linux, including the NUL). */
 export const MAX_SOCKET_PATH = 100;
 
@@ -50,6 +69,8 @@ export interface StackConfig {
   readonly stableVersion: string;
   readonly canaryVersion: string;
   readonly loadRate: number;
+  /** Instances per version (instance i on `ports.stable + i` / `ports.canary + i`). */
+  readonly replicas: Readonly<StackReplicas>;
   /** Start the worker (when worker/main.ts exists). */
   readonly worker: boolean;
   readonly load: boolean;
@@ -65,6 +86,8 @@ export interface StackFlags {
   dir?: string;
   ports?: string;
   loadRate?: string;
+  /** `N` or `STABLE,CANARY` instances (env PHOENIX_STACK_REPLICAS). */
+  replicas?: string;
   worker?: boolean;
   load?: boolean;
 }
@@ -82,8 +105,18 @@ export function resolveStackConfig(flags: StackFlags, env: NodeJS.ProcessEnv): S
   const rateText = flags.loadRate ?? env.LOAD_RATE ?? '50';
   const loadRate = Number(rateText);
   if (!(loadRate > 0)) throw new StackConfigError(`--load-rate (env LOAD_RATE): must be a positive number, got "${rateText}"`);
+  const replicas = parseReplicas(flags.replicas ?? env.PHOENIX_STACK_REPLICAS ?? '1');
+  const taken = new Map(Object.entries(ports).map(([name, value]) => [value, name]));
+  for (const slot of ['stable', 'canary'] as const) {
+    for (let i = 1; i < replicas[slot]; i++) {
+      const other = taken.get(ports[slot] + i);
+      if (other) throw new StackConfigError(`ports: ${slot} instance ${i + 1} would use port ${ports[slot] + i}, which ${other} uses`);
+      taken.set(ports[slot] + i, `${slot} instance ${i + 1}`);
+    }
+  }
   return Object.freeze({
     dir,
+    replicas: Object.freeze(replicas),
     ports: Object.freeze(ports),
     service: 'checkout',
     stableVersion: 'v1',
@@ -92,6 +125,16 @@ export function resolveStackConfig(flags: StackFlags, env: NodeJS.ProcessEnv): S
     worker: flags.worker ?? true,
     load: flags.load ?? true,
   });
+}
+
+function parseReplicas(text: string): StackReplicas {
+  const m = /^\s*(\d{1,2})\s*(?:,\s*(\d{1,2})\s*)?$/.exec(text);
+  const stable = Number(m?.[1]);
+  const canary = Number(m?.[2] ?? m?.[1]);
+  if (!m || stable < 1 || canary < 1 || stable > 16 || canary > 16) {
+    throw new StackConfigError(`--replicas (env PHOENIX_STACK_REPLICAS): expected N or STABLE,CANARY from 1 to 16, got "${text}"`);
+  }
+  return { stable, canary };
 }
 
 function parsePorts(text: string | undefined, source: string): Partial<StackPorts> {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { parseDocument, type Document } from 'yaml';
 import { parseRolloutSpecText } from '../../rollout-spec/parse';
 import { DEFAULT_PASS_ENV } from '../../rollout-spec/targets';
-import { REPO_ROOT, type StackConfig, type StackPaths } from './config';
+import { HAPROXY_NAMES, isPoolStack, REPO_ROOT, type StackConfig, type StackPaths } from './config';
 
 /** The example this stack's demo spec is derived from. */
 export const DEMO_SPEC_TEMPLATE = path.join(REPO_ROOT, 'examples', 'demo-stack.yaml');
@@ -41,6 +41,14 @@ export async function renderDemoSpec(config: StackConfig, paths: StackPaths): Pr
   doc.setIn(['traffic', 'runtimeApi'], `127.0.0.1:${p.haproxyRuntimeApi}`);
   doc.setIn(['platform', 'stablePort'], p.stable);
   doc.setIn(['platform', 'canaryPort'], p.canary);
+  if (isPoolStack(config)) {
+    // Pools: servers stable-1... and canary-1... (see haproxyConfig), instances on consecutive ports.
+    doc.deleteIn(['traffic', 'stableServer']);
+    doc.deleteIn(['traffic', 'canaryServer']);
+    doc.setIn(['traffic', 'stableServers'], doc.createNode({ prefix: `${HAPROXY_NAMES.stableServer}-` }));
+    doc.setIn(['traffic', 'canaryServers'], doc.createNode({ prefix: `${HAPROXY_NAMES.canaryServer}-` }));
+    doc.setIn(['platform', 'replicas'], doc.createNode({ ...config.replicas }));
+  }
   // Absolute paths: the worker may run from anywhere.
   doc.setIn(['platform', 'cwd'], REPO_ROOT);
   doc.setIn(['platform', 'stateDir'], paths.platformState);

@@ -1,6 +1,6 @@
 /** `<stack dir>/endpoints.json`: the address of every part, for tests, the demo and humans. */
 import * as fs from 'node:fs/promises';
-import { HAPROXY_NAMES, MAX_SOCKET_PATH, type StackConfig, type StackPaths, type StackPorts } from './config';
+import { HAPROXY_NAMES, MAX_SOCKET_PATH, stackInstances, type StackConfig, type StackPaths, type StackPorts } from './config';
 
 /** Addresses of a demo instance. */
 export interface DemoInstanceEndpoints {
@@ -33,8 +33,16 @@ export interface StackEndpoints {
   haproxyRuntimeApi: string;
   /** Unix socket of the runtime API, when the path is short enough for a socket. */
   haproxyRuntimeSocket: string | null;
-  haproxyBackend: { backend: string; stableServer: string; canaryServer: string };
-  demo: { service: string; stable: DemoInstanceEndpoints; canary: DemoInstanceEndpoints };
+  /** `stableServer`/`canaryServer`: the first instance's server; `stableServers`/`canaryServers`: all of them. */
+  haproxyBackend: { backend: string; stableServer: string; canaryServer: string; stableServers: string[]; canaryServers: string[] };
+  /** `stable`/`canary`: the first instance of each version; `stablePool`/`canaryPool`: every instance (pools). */
+  demo: {
+    service: string;
+    stable: DemoInstanceEndpoints;
+    canary: DemoInstanceEndpoints;
+    stablePool: DemoInstanceEndpoints[];
+    canaryPool: DemoInstanceEndpoints[];
+  };
   workerMetrics: string;
   workerSdkMetrics: string;
   loadStats: string;
@@ -52,6 +60,8 @@ function demoInstance(version: string, port: number, adminToken: string): DemoIn
 /** Builds the endpoints document of a stack whose demo instances use `demoAdminToken`. */
 export function stackEndpoints(config: StackConfig, paths: StackPaths, demoAdminToken: string): StackEndpoints {
   const p = config.ports;
+  const stable = stackInstances(config, 'stable');
+  const canary = stackInstances(config, 'canary');
   return {
     dir: paths.dir,
     writtenAt: new Date().toISOString(),
@@ -64,11 +74,19 @@ export function stackEndpoints(config: StackConfig, paths: StackPaths, demoAdmin
     haproxyFrontend: `http://127.0.0.1:${p.haproxyFrontend}`,
     haproxyRuntimeApi: `127.0.0.1:${p.haproxyRuntimeApi}`,
     haproxyRuntimeSocket: paths.haproxySocket.length <= MAX_SOCKET_PATH ? paths.haproxySocket : null,
-    haproxyBackend: { ...HAPROXY_NAMES },
+    haproxyBackend: {
+      backend: HAPROXY_NAMES.backend,
+      stableServer: stable[0]?.server ?? HAPROXY_NAMES.stableServer,
+      canaryServer: canary[0]?.server ?? HAPROXY_NAMES.canaryServer,
+      stableServers: stable.map((s) => s.server),
+      canaryServers: canary.map((s) => s.server),
+    },
     demo: {
       service: config.service,
       stable: demoInstance(config.stableVersion, p.stable, demoAdminToken),
       canary: demoInstance(config.canaryVersion, p.canary, demoAdminToken),
+      stablePool: stable.map((s) => demoInstance(config.stableVersion, s.port, demoAdminToken)),
+      canaryPool: canary.map((s) => demoInstance(config.canaryVersion, s.port, demoAdminToken)),
     },
     workerMetrics: `http://127.0.0.1:${p.workerMetrics}/metrics`,
     workerSdkMetrics: `http://127.0.0.1:${p.workerSdkMetrics}/metrics`,

@@ -161,8 +161,9 @@ export function demoServiceArgv(ctx: StackContext, version: string, port: number
   return [...NODE_TSX, 'demo/service.ts', '--service', ctx.config.service, '--version', version, '--port', String(port)];
 }
 
-const stableStateFile = (ctx: StackContext) => stateFileFor(ctx.paths.platformState, ctx.config.service, 'stable');
-const canaryStateFile = (ctx: StackContext) => stateFileFor(ctx.paths.platformState, ctx.config.service, 'canary');
+/** Pid files of one version's instances, as the `process` platform names them. */
+const stateFiles = (ctx: StackContext, slot: 'stable' | 'canary') =>
+  Array.from({ length: ctx.config.replicas[slot] }, (_, i) => stateFileFor(ctx.paths.platformState, ctx.config.service, slot, i));
 
 /** Running pid recorded in a `process` platform state file. */
 async function platformPid(file: string): Promise<number | undefined> {
@@ -178,9 +179,22 @@ async function stopPlatformInstance(file: string): Promise<number | undefined> {
   return outcome === 'stopped' ? state.pid : undefined;
 }
 
+/** Stops every instance of a pool; returns the first pid it stopped. */
+async function stopPlatformInstances(files: string[]): Promise<number | undefined> {
+  let first: number | undefined;
+  for (const file of files) first ??= await stopPlatformInstance(file);
+  return first;
+}
+
+/** Running when every instance of the pool runs; the first instance's pid stands for it. */
+async function poolPid(files: string[]): Promise<number | undefined> {
+  const pids = await Promise.all(files.map(platformPid));
+  return pids.every((pid) => pid !== undefined) ? pids[0] : undefined;
+}
+
 /**
- * The stable instance is recorded in the `process` platform's own state file, so a rollout's
- * promotion can stop it and start the new version on the stable port.
+ * The stable instances are recorded in the `process` platform's own state files, so a rollout's
+ * promotion can stop them and start the new version on the stable ports.
  */
 const stable: StackPart = {
   name: 'stable',
@@ -188,23 +202,29 @@ const stable: StackPart = {
   port: (ctx) => ctx.config.ports.stable,
   enabled: () => true,
   logFile: (ctx) => ctx.paths.logFile('stable'),
-  running: (ctx) => platformPid(stableStateFile(ctx)),
+  running: (ctx) => poolPid(stateFiles(ctx, 'stable')),
   async start(ctx) {
-    await startInstance({
-      argv: demoServiceArgv(ctx, ctx.config.stableVersion, ctx.config.ports.stable),
-      version: ctx.config.stableVersion,
-      port: ctx.config.ports.stable,
-      cwd: REPO_ROOT,
-      // The environment the worker's `process` platform gives the instances it starts (a promoted
-      // stable, the canary), so the stack's own stable is no different.
-      env: childEnv({ workerEnv: workerEnv(ctx), passEnv: DEMO_PASS_ENV, field: 'platform' }),
-      stateFile: stableStateFile(ctx),
-      logFile: ctx.paths.logFile('stable'),
-    });
+    for (const [i, stateFile] of stateFiles(ctx, 'stable').entries()) {
+      if (await platformPid(stateFile)) continue;
+      const port = ctx.config.ports.stable + i;
+      await startInstance({
+        argv: demoServiceArgv(ctx, ctx.config.stableVersion, port),
+        version: ctx.config.stableVersion,
+        port,
+        cwd: REPO_ROOT,
+        // The environment the worker's `process` platform gives the instances it starts (a promoted
+        // stable, the canary), so the stack's own stable is no different.
+        env: childEnv({ workerEnv: workerEnv(ctx), passEnv: DEMO_PASS_ENV, field: 'platform' }),
+        stateFile,
+        logFile: i === 0 ? ctx.paths.logFile('stable') : ctx.paths.logFile(`stable-${i + 1}`),
+      });
+    }
   },
-  probe: (ctx) => httpOk(`http://${HOST}:${ctx.config.ports.stable}/healthz`),
+  probe: async (ctx) => {
+    await Promise.all(stateFiles(ctx, 'stable').map((_, i) => httpOk(`http://${HOST}:${ctx.config.ports.stable + i}/healthz`)));
+  },
   readyTimeoutMs: 30_000,
-  stop: (ctx) => stopPlatformInstance(stableStateFile(ctx)),
+  stop: (ctx) => stopPlatformInstances(stateFiles(ctx, 'stable')),
 };
 
 /** The canary is started by rollouts, never by `up`; `down` and `status` still cover it. */
@@ -213,13 +233,13 @@ const canary: StackPart = {
   stage: 1,
   enabled: () => false,
   logFile: (ctx) => path.join(ctx.paths.platformState, `${ctx.config.service}-canary.log`),
-  running: (ctx) => platformPid(canaryStateFile(ctx)),
+  running: (ctx) => platformPid(stateFiles(ctx, 'canary')[0] as string),
   async start() {
     throw new Error('the canary is started by a rollout, not by the stack');
   },
   probe: (ctx) => httpOk(`http://${HOST}:${ctx.config.ports.canary}/healthz`),
   readyTimeoutMs: 0,
-  stop: (ctx) => stopPlatformInstance(canaryStateFile(ctx)),
+  stop: (ctx) => stopPlatformInstances(stateFiles(ctx, 'canary')),
 };
 
 const haproxy = detachedPart('haproxy', 2, {

@@ -30,6 +30,7 @@ import { haproxyCommand } from '../../scripts/stack/readiness';
 import { demoAdminFetch } from '../../scripts/stack-rollouts';
 import { describeServerState, parseServersStateAnswer, serverState } from '../../activities/traffic/haproxy-server-state';
 import { freePorts } from '../../scripts/temporal-server';
+import { freePortRange } from './free-port';
 
 /** Parts that can be stopped, killed and started again on their own. */
 
@@ -95,6 +96,8 @@ export interface StartStackOptions {
   load?: boolean;
   /** Start the worker (default true). */
   worker?: boolean;
+  /** Instances per version (default one each): pools behind HAProxy, on consecutive free ports. */
+  replicas?: { stable: number; canary: number };
   /** Progress lines of `stack up`/`down` (default: collected, shown only in errors). */
   log?: (line: string) => void;
   /** Keep the temp dir after teardown (default: env PHOENIX_E2E_KEEP=1). */
@@ -183,11 +186,26 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
   const names = Object.keys(DEFAULT_PORTS) as (keyof StackPorts)[];
   const free = await freePorts(names.length);
   const ports = Object.fromEntries(names.map((n, i) => [n, free[i]])) as StackPorts;
+  if (opts.replicas) {
+    // Pools listen on consecutive ports: ranges clear of every other port.
+    const others = new Set(Object.values(ports));
+    for (const slot of ['stable', 'canary'] as const) {
+      for (;;) {
+        const first = await freePortRange(opts.replicas[slot]);
+        const range = Array.from({ length: opts.replicas[slot] }, (_, i) => first + i);
+        if (range.some((port) => others.has(port))) continue;
+        ports[slot] = first;
+        range.forEach((port) => others.add(port));
+        break;
+      }
+    }
+  }
   const env: NodeJS.ProcessEnv = { ...process.env, PHOENIX_STACK_PORTS: JSON.stringify(ports) };
   const config = resolveStackConfig(
     {
       dir,
       loadRate: String(opts.loadRate ?? 150),
+      ...(opts.replicas ? { replicas: `${opts.replicas.stable},${opts.replicas.canary}` } : {}),
       ...(opts.load !== undefined ? { load: opts.load } : {}),
       ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
     },

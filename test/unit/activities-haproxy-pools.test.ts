@@ -11,6 +11,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createActivities } from '../../activities';
+import type { SetWeightResult } from '../../activities/types';
 import { HaproxyPoolRouter, poolMembers, splitPools } from '../../activities/traffic';
 import { runRuntimeApiCommand, parseRuntimeApiAddress } from '../../activities/traffic/haproxy-runtime-api';
 import { formatIssues, parseRolloutSpec } from '../../rollout-spec';
@@ -202,7 +203,7 @@ describe('HaproxyPoolRouter with a real HAProxy: 3 stable + 2 canary servers', (
       traffic: { kind: 'haproxy', runtimeApi: haproxy.runtimeApi, backend: 'app', stableServers: { prefix: 'stable-' }, canaryServers: { prefix: 'canary-' } },
     });
     const env = new MockActivityEnvironment();
-    const result = await env.run(activities.setCanaryWeight, { rolloutId: 'r-pools', spec, weight: 0 });
+    const result = (await env.run(activities.setCanaryWeight, { rolloutId: 'r-pools', spec, weight: 0 })) as SetWeightResult;
     assert.equal(result.weight, 0);
     assert.equal(result.share, 0);
     assert.deepEqual(Object.keys(result.leftOut ?? {}).sort(), ['canary-1', 'canary-2']);

@@ -18,7 +18,7 @@ import { createActivities } from '../../activities';
 import { readInstanceState, startInstance } from '../../activities/platform';
 import type { HealthResult } from '../../activities/types';
 import type { RolloutSpec } from '../../rollout-spec/types';
-import { freePort } from '../helpers/free-port';
+import { freePort, freePortRange } from '../helpers/free-port';
 import { rolloutSpec } from '../helpers/rollout-spec';
 import { WORKER_ENV_WITH_SECRETS } from '../helpers/worker-env';
 
@@ -162,6 +162,75 @@ describe('process platform', () => {
     assert.equal((await readInstanceState(path.join(stateDir, 'payments-stable.json')))?.pid, promoted?.pid);
     await env.run(activities.terminateCanary, input);
     if (promoted) process.kill(-promoted.pid, 'SIGKILL');
+  });
+
+  it('pools: deploys replicas on consecutive ports, checks each, promotes instance by instance, terminates all', async () => {
+    const stablePort = await freePortRange(3);
+    let canaryPort = await freePortRange(2);
+    while (canaryPort <= stablePort + 2 && canaryPort + 1 >= stablePort) canaryPort = await freePortRange(2);
+    const stateDir = path.join(dir, 'state');
+    const spec = rolloutSpec({
+      service: 'orders',
+      platform: {
+        kind: 'process',
+        command: [process.execPath, script, '{{port}}', '{{version}}'],
+        env: { CHILD_PID_FILE: path.join(dir, 'orders-child') },
+        stablePort,
+        canaryPort,
+        replicas: { stable: 3, canary: 2 },
+        stateDir,
+      },
+    });
+    const activities = mkActivities();
+    const input = { rolloutId: 'rollout-orders', spec };
+    const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 30_000 }, quiet);
+    const oldStable = [];
+    for (let i = 0; i < 3; i++) {
+      oldStable.push(
+        await startInstance({
+          argv: [process.execPath, script, String(stablePort + i), 'v1'],
+          version: 'v1',
+          port: stablePort + i,
+          env: { ...process.env, CHILD_PID_FILE: path.join(dir, 'orders-child') },
+          stateFile: path.join(stateDir, i === 0 ? 'orders-stable.json' : `orders-stable-${i + 1}.json`),
+          logFile: path.join(stateDir, `orders-stable-${i + 1}.log`),
+        }),
+      );
+    }
+    await env.run(activities.deployCanary, input);
+    for (const port of [canaryPort, canaryPort + 1]) assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'v2');
+    assert.deepEqual((await readdir(stateDir)).filter((f) => /^orders-canary.*json$/.test(f)).sort(), ['orders-canary-2.json', 'orders-canary.json']);
+    const health: HealthResult = await env.run(activities.checkCanaryHealth, input);
+    assert.equal(health.healthy, true, health.detail);
+    assert.equal(health.detail.split(';').length, 2, `both instances probed: ${health.detail}`);
+
+    // One canary instance dies: health names it and fails.
+    const second = await readInstanceState(path.join(stateDir, 'orders-canary-2.json'));
+    process.kill(-second!.pid, 'SIGKILL');
+    assert.ok(await waitDead(second!.pid));
+    const sick: HealthResult = await env.run(activities.checkCanaryHealth, input);
+    assert.equal(sick.healthy, false);
+    assert.match(sick.detail, new RegExp(`process ${second!.pid} exited`));
+    await env.run(activities.deployCanary, input); // redeploy restarts the missing instance only
+    assert.equal(((await env.run(activities.checkCanaryHealth, input)) as HealthResult).healthy, true);
+
+    // Promotion: every stable instance now serves v2; the old ones were stopped one at a time.
+    const order: number[] = [];
+    await env.run(activities.promoteCanary, input);
+    for (const [i, old] of oldStable.entries()) {
+      assert.ok(await waitDead(old.pid), `old stable ${i + 1} stopped`);
+      assert.equal(await (await fetch(`http://127.0.0.1:${stablePort + i}/`)).text(), 'v2');
+      const now = await readInstanceState(path.join(stateDir, i === 0 ? 'orders-stable.json' : `orders-stable-${i + 1}.json`));
+      order.push(Date.parse(now!.startedAt));
+    }
+    assert.deepEqual([...order].sort((a, b) => a - b), order, 'replaced in order, instance by instance');
+    await env.run(activities.terminateCanary, input);
+    assert.deepEqual((await readdir(stateDir)).filter((f) => /^orders-canary.*json$/.test(f)), []);
+    for (const port of [canaryPort, canaryPort + 1]) await assert.rejects(fetch(`http://127.0.0.1:${port}/`));
+    for (let i = 0; i < 3; i++) {
+      const state = await readInstanceState(path.join(stateDir, i === 0 ? 'orders-stable.json' : `orders-stable-${i + 1}.json`));
+      if (state) process.kill(-state.pid, 'SIGKILL');
+    }
   });
 
   it('escalates to SIGKILL when the canary ignores SIGTERM', async () => {
