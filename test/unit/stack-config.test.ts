@@ -87,3 +87,27 @@ test('both example specs parse; the rendered demo spec uses the stack\'s ports a
   assert.equal(spec.analysisIntervalMs, 1_000);
   assert.equal(spec.gradualRollback.intervalMs, 3_000);
 });
+
+test('pools: --replicas 3,2 gives servers stable-1..3 and canary-1..2 on consecutive ports, scraped and in the demo spec', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'phoenix-stack-pools-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const config = resolveStackConfig({ dir, replicas: '3,2', ports: '{"canary": 8091}' }, {});
+  assert.deepEqual(config.replicas, { stable: 3, canary: 2 });
+  const paths = stackPaths(dir);
+  const haproxyText = haproxyConfig(config, paths);
+  for (const line of ['stable-1 127.0.0.1:8081 weight 100', 'stable-3 127.0.0.1:8083 weight 100', 'canary-2 127.0.0.1:8092 weight 0']) {
+    assert.match(haproxyText, new RegExp(`server ${line} check`));
+  }
+  const haproxyFile = path.join(dir, 'haproxy.cfg');
+  await fs.writeFile(haproxyFile, haproxyText);
+  const haproxy = spawnSync('/usr/sbin/haproxy', ['-c', '-f', haproxyFile], { encoding: 'utf8' });
+  assert.equal(haproxy.status, 0, haproxy.stderr);
+  assert.match(prometheusConfig(config), /targets: \['127\.0\.0\.1:8091', '127\.0\.0\.1:8092'\]/);
+  const r = parseRolloutSpecText(await renderDemoSpec(config, paths));
+  assert.ok(r.success, JSON.stringify(!r.success && r.issues));
+  assert.deepEqual(r.spec.traffic.kind === 'haproxy' && [r.spec.traffic.stableServers, r.spec.traffic.canaryServers], [{ prefix: 'stable-' }, { prefix: 'canary-' }]);
+  assert.deepEqual(r.spec.platform.kind === 'process' && r.spec.platform.replicas, { stable: 3, canary: 2 });
+  // The default canary port 8082 lies inside the stable pool's 8081-8083.
+  assert.throws(() => resolveStackConfig({ dir, replicas: '3,2' }, {}), /stable instance 2 would use port 8082, which canary uses/);
+  assert.throws(() => resolveStackConfig({ dir, replicas: '0' }, {}), /--replicas .*got "0"/);
+});
