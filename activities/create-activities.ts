@@ -153,7 +153,13 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
     let weights: TrafficWeights | null;
     try {
       const router = routers.routerFor(input.spec.traffic, { service: input.spec.service, rolloutId: input.rolloutId });
-      weights = await router.readWeights(AbortSignal.any([call.signal, deadline.signal]));
+      const signal = AbortSignal.any([call.signal, deadline.signal]);
+      // Pool routers judge drift against the split the servers' health calls for now.
+      if (router.checkSplit) {
+        const canaryMembers = platforms.platformFor(input.spec.platform).canaryInstancesFor?.(input.spec, input.expectedWeight);
+        return await router.checkSplit(input.expectedWeight, signal, canaryMembers);
+      }
+      weights = await router.readWeights(signal);
     } catch (err) {
       if (call.signal.aborted) throw call.signal.reason;
       const why = deadline.signal.aborted ? deadline.detail : err instanceof Error ? err.message : String(err);
@@ -213,19 +219,31 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
             'forced weight change: traffic moves even if the server taking it all is not UP',
           );
         }
-        const weight = await router.setCanaryWeight(input.weight, call.signal, {
+        const options = {
           serverUpTimeoutMs: input.serverUpTimeoutMs,
           force: input.force === true,
           reason: input.force ? 'operator forced the move (abort --force)' : undefined,
-        });
+        };
+        // A canary pool that follows its weight grows before the traffic reaches the new instances
+        // and shrinks after it left them. A rollback never starts instances: it only takes traffic away.
+        const platform = platforms.platformFor(input.spec.platform);
+        const canaryMembers = platform.canaryInstancesFor?.(input.spec, input.weight);
+        const rollingBack = input.weight === 0 || Boolean(input.context?.rollbackAction);
+        const grown = canaryMembers !== undefined && !rollingBack ? ((await platform.scaleCanary?.(call, canaryMembers, 'grow')) ?? 0) : 0;
+        // Pool routers also report the share their per-server weights really give.
+        const scale = canaryMembers !== undefined ? { canaryMembers, newCanaryMembers: grown > 0 } : {};
+        const split = router.applySplit ? await router.applySplit(input.weight, call.signal, { ...options, ...scale }) : undefined;
+        const weight = split ? split.weight : await router.setCanaryWeight(input.weight, call.signal, options);
+        if (canaryMembers !== undefined && split) await platform.scaleCanary?.(call, canaryMembers, 'shrink');
+        if (split) metrics.canaryShare.set({ service: input.spec.service, rollout_id: input.rolloutId }, split.share);
         if (lastWeight.get(input.rolloutId) !== weight) metrics.weightChanges.inc({ service: input.spec.service });
         lastWeight.set(input.rolloutId, weight);
         metrics.canaryWeight.set({ service: input.spec.service, rollout_id: input.rolloutId }, weight);
         const ctx = checkContext(input.context, call.logger);
         rolloutMetrics.update(input.rolloutId, input.spec.service, ctx);
         rolloutMetrics.weightApplied(input.rolloutId, input.spec.service, weight, ctx, currentRunId());
-        call.logger.info({ weight, requested: input.weight }, 'canary weight set');
-        return { weight };
+        call.logger.info({ weight, requested: input.weight, ...(split ? { share: split.share, servers: split.servers, leftOut: split.leftOut } : {}) }, 'canary weight set');
+        return split ? { weight, share: split.share, servers: split.servers, leftOut: split.leftOut } : { weight };
       });
     },
 

@@ -40,6 +40,12 @@ export interface SetWeightInput extends RolloutRef {
 export interface SetWeightResult {
   /** The canary weight read back from the load balancer after the change. */
   weight: number;
+  /** Pool routers: the canary pool's share the per-server weights give (percent, unrounded). */
+  share?: number;
+  /** Pool routers: weight per server, as read back. */
+  servers?: Record<string, number>;
+  /** Pool routers: servers left at 0 because DOWN or in maintenance, with their state. */
+  leftOut?: Record<string, string>;
 }
 
 export type MetricTarget = 'canary' | 'baseline';

@@ -166,6 +166,15 @@ const processPlatform = strict({
       'Instances per version: a number for both, or `{stable, canary}`. Instance i of a pool listens on ' +
         '`stablePort + i` / `canaryPort + i`; the two port ranges must not overlap.',
     ),
+  canaryScale: z
+    .enum(['full', 'weight'])
+    .default('full')
+    .describe(
+      '`full`: deploy the whole canary pool at once. `weight`: start one canary instance and add ' +
+        'instances as the canary weight grows, ceil(replicas.stable × weight / 100) of them (at least ' +
+        '1, at most replicas.canary), as Argo Rollouts\' setCanaryScale matchTrafficWeight does, so a 5% ' +
+        'canary does not cost a full pool. Instances leave traffic before they are stopped.',
+    ),
   healthPath: z
     .string()
     .regex(/^\//, 'must start with "/"')

@@ -26,4 +26,15 @@ export interface CanaryPlatform {
   promoteCanary(call: PlatformCall): Promise<void>;
   /** Stops the canary; harmless when it is already gone. */
   terminateCanary(call: PlatformCall): Promise<void>;
+  /**
+   * Platforms whose canary pool follows its weight: how many canary instances `weight` percent
+   * calls for, or undefined when the pool does not scale with the weight (it is deployed whole).
+   */
+  canaryInstancesFor?(spec: RolloutSpec, weight: number): number | undefined;
+  /**
+   * Brings the canary pool to `instances`: `grow` starts the missing ones and waits until each is
+   * healthy (before traffic reaches them), `shrink` stops the ones beyond (after traffic left them).
+   * Returns how many instances it started or stopped.
+   */
+  scaleCanary?(call: PlatformCall, instances: number, direction: 'grow' | 'shrink'): Promise<number>;
 }

@@ -5,7 +5,7 @@
  */
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { PlatformTarget } from '../../rollout-spec/types';
+import type { PlatformTarget, RolloutSpec } from '../../rollout-spec/types';
 import { ConfigError, ProcessControlError } from '../errors';
 import { SAFE_LABEL_VALUE } from '../../rollout-spec/queries';
 import type { HealthResult } from '../types';
@@ -53,6 +53,11 @@ function instanceName(service: string, slot: Slot, index: number): string {
   return index === 0 ? `${service}-${slot}` : `${service}-${slot}-${index + 1}`;
 }
 
+/** How many canary instances a deploy starts: the whole pool, or one that grows with the weight. */
+function initialCanaryInstances(target: ProcessTarget): number {
+  return target.canaryScale === 'weight' ? 1 : (target.replicas?.canary ?? 1);
+}
+
 /** One instance of a pool: its number, port and pid file. */
 interface PoolInstance {
   index: number;
@@ -65,14 +70,64 @@ export class ProcessPlatform implements CanaryPlatform {
   constructor(private readonly options: ProcessPlatformOptions) {}
 
   /**
-   * Starts the canary pool (`replicas.canary` instances from `canaryPort`); running instances of
-   * the same version are left alone. Every wait (an old canary stopping, a port freeing, a start
-   * settling) heartbeats and stops on cancellation.
+   * Starts the canary pool (`replicas.canary` instances from `canaryPort`, or the first one with
+   * `canaryScale: weight`); running instances of the same version are left alone. Every wait (an
+   * old canary stopping, a port freeing, a start settling) heartbeats and stops on cancellation.
    */
   async deployCanary(call: PlatformCall): Promise<void> {
     const target = this.target(call);
+    await this.ensureCanaryRunning(call, target, this.pool(call, target, 'canary').slice(0, initialCanaryInstances(target)));
+  }
+
+  /** Polls `GET http://127.0.0.1:<port><healthPath>` of every deployed canary instance until all answer 200. */
+  async checkHealth(call: PlatformCall): Promise<HealthResult> {
+    const target = this.target(call);
+    const pool = this.pool(call, target, 'canary').slice(0, initialCanaryInstances(target));
+    return pollHealth(call, () => this.probePool(call, pool, target.healthPath), this.options.healthIntervalMs);
+  }
+
+  /** @inheritdoc */
+  canaryInstancesFor(spec: RolloutSpec, weight: number): number | undefined {
+    const target = spec.platform;
+    if (target.kind !== 'process' || target.canaryScale !== 'weight') return undefined;
+    const { stable, canary } = target.replicas;
+    return Math.min(canary, Math.max(1, Math.ceil((stable * weight) / 100)));
+  }
+
+  /**
+   * `grow`: starts canary instances up to `instances` and waits until each answers its health
+   * check, so the router gives traffic only to instances that serve. `shrink`: stops those beyond.
+   * @throws ProcessControlError (retryable) when a started instance is not healthy by the deadline.
+   */
+  async scaleCanary(call: PlatformCall, instances: number, direction: 'grow' | 'shrink'): Promise<number> {
+    const target = this.target(call);
+    const pool = this.pool(call, target, 'canary');
+    if (direction === 'grow') {
+      const wanted = pool.slice(0, instances);
+      const started = await this.ensureCanaryRunning(call, target, wanted);
+      if (started.length === 0) return 0;
+      const health = await pollHealth(call, () => this.probePool(call, started, target.healthPath), this.options.healthIntervalMs);
+      if (!health.healthy) throw new ProcessControlError(`canary instances started to follow the weight are not healthy: ${health.detail}`);
+      call.logger.info({ instances, started: started.map((i) => i.port) }, 'canary pool grown');
+      return started.length;
+    }
+    let stopped = 0;
+    for (const instance of pool.slice(instances)) {
+      const current = await readInstanceState(instance.file);
+      if (!current) continue;
+      const outcome = await stopInstance(current, this.options.stopGraceMs, call);
+      await rm(instance.file, { force: true });
+      call.logger.info({ pid: current.pid, port: instance.port, outcome, instances }, 'canary pool shrunk');
+      stopped++;
+    }
+    return stopped;
+  }
+
+  /** Starts the instances of `wanted` that do not run the canary version; returns those it started. */
+  private async ensureCanaryRunning(call: PlatformCall, target: ProcessTarget, wanted: PoolInstance[]): Promise<PoolInstance[]> {
     const version = call.spec.canary.version;
-    for (const instance of this.pool(call, target, 'canary')) {
+    const started: PoolInstance[] = [];
+    for (const instance of wanted) {
       const current = await readInstanceState(instance.file);
       if (current && (await isInstanceRunning(current))) {
         if (current.version === version && current.port === instance.port) {
@@ -83,15 +138,10 @@ export class ProcessPlatform implements CanaryPlatform {
         await stopInstance(current, this.options.stopGraceMs, call);
       }
       const state = await this.start(call, target, 'canary', instance, version);
+      started.push(instance);
       call.logger.info({ pid: state.pid, version, port: state.port, instance: instance.index + 1 }, 'canary instance started');
     }
-  }
-
-  /** Polls `GET http://127.0.0.1:<port><healthPath>` of every canary instance until all answer 200. */
-  async checkHealth(call: PlatformCall): Promise<HealthResult> {
-    const target = this.target(call);
-    const pool = this.pool(call, target, 'canary');
-    return pollHealth(call, () => this.probePool(call, pool, target.healthPath), this.options.healthIntervalMs);
+    return started;
   }
 
   /**

@@ -34,6 +34,8 @@ export interface HaproxyPoolRouterConfig {
 
 const DEFAULT_SERVER_UP_TIMEOUT_MS = 20_000;
 const DEFAULT_SERVER_UP_POLL_MS = 150;
+/** How long a move waits for canary instances just started to follow the weight to be UP in HAProxy. */
+const NEW_MEMBER_WAIT_MS = 5_000;
 
 type Slot = 'stable' | 'canary';
 
@@ -89,9 +91,14 @@ export class HaproxyPoolRouter implements TrafficRouter {
     if (!(Number.isFinite(upTimeout) && upTimeout > 0)) {
       throw new ConfigError(`serverUpTimeoutMs must be a positive number of ms, got ${upTimeout}`, 'serverUpTimeoutMs');
     }
+    const limit = options.canaryMembers;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
+      throw new ConfigError(`canaryMembers must be a whole number from 1, got ${limit}`, 'canaryMembers');
+    }
     const carrying: Slot[] = [...(weight > 0 ? (['canary'] as const) : []), ...(weight < 100 ? (['stable'] as const) : [])];
-    const { pools, assumeUsable } = await this.waitForCarryingPools(carrying, upTimeout, options, signal);
-    const plan = planSplit(weight, pools, assumeUsable);
+    let { pools, assumeUsable } = await this.waitForCarryingPools(carrying, upTimeout, options, signal, limit);
+    if (limit !== undefined && weight > 0 && options.newCanaryMembers) pools = await this.waitForNewMembers(pools, limit, Math.min(upTimeout, NEW_MEMBER_WAIT_MS), signal);
+    const plan = planSplit(weight, pools, assumeUsable, limit);
     const current = new Map([...pools.stable, ...pools.canary].map((s) => [s.server, s.weight ?? 0]));
     const changes = [...plan.weights].filter(([server, value]) => current.get(server) !== value);
     // Rising first: some server keeps a weight at every moment.
@@ -136,8 +143,9 @@ export class HaproxyPoolRouter implements TrafficRouter {
    * When a pool that must carry traffic has no usable server there is nothing better to apply:
    * that is reported, not flagged as drift (the health checks and the analysis deal with it).
    */
-  async checkSplit(planned: number, signal?: AbortSignal): Promise<SplitCheck> {
-    const pools = await this.pools(signal);
+  async checkSplit(planned: number, signal?: AbortSignal, canaryMembers?: number): Promise<SplitCheck> {
+    const all = await this.pools(signal);
+    const pools = canaryMembers === undefined ? all : { ...all, canary: all.canary.slice(0, canaryMembers) };
     const share = effectiveShare(pools);
     const canaryWeight = share === null ? null : Math.round(share * 10) / 10;
     const read = `canary pool ${canaryWeight ?? 'no traffic'}% over ${describePools(pools)}`;
@@ -145,8 +153,8 @@ export class HaproxyPoolRouter implements TrafficRouter {
       (slot) => (slot === 'canary' ? planned > 0 : planned < 100) && !pools[slot].some(isServerUsable),
     );
     if (empty) return { canaryWeight, drifted: false, detail: `read ${read}; no usable ${empty} server to rebalance onto` };
-    const plan = planSplit(planned, pools, new Set());
-    const differing = [...pools.stable, ...pools.canary]
+    const plan = planSplit(planned, all, new Set(), canaryMembers);
+    const differing = [...all.stable, ...all.canary]
       .filter((s) => (s.weight ?? 0) !== plan.weights.get(s.server))
       .map((s) => `${s.server}=${s.weight ?? 0}→${plan.weights.get(s.server)}`);
     if (differing.length === 0) return { canaryWeight, drifted: false, detail: `read ${read}, as planned` };
@@ -166,6 +174,7 @@ export class HaproxyPoolRouter implements TrafficRouter {
     timeoutMs: number,
     options: SetWeightOptions,
     signal?: AbortSignal,
+    canaryMembers?: number,
   ): Promise<{ pools: PoolsState; assumeUsable: Set<Slot> }> {
     const pollMs = this.config.serverUpPollMs ?? DEFAULT_SERVER_UP_POLL_MS;
     const heartbeat = activityHeartbeat();
@@ -178,7 +187,8 @@ export class HaproxyPoolRouter implements TrafficRouter {
         if (signal?.aborted) throw signal.reason;
         throw err;
       }
-      const empty = carrying.filter((slot) => !pools[slot].some(isServerUsable));
+      const members = (slot: Slot) => (slot === 'canary' && canaryMembers !== undefined ? pools.canary.slice(0, canaryMembers) : pools[slot]);
+      const empty = carrying.filter((slot) => !members(slot).some(isServerUsable));
       if (empty.length === 0) return { pools, assumeUsable: new Set() };
       const noneAnywhere = !pools.stable.some(isServerUsable) && !pools.canary.some(isServerUsable);
       if (options.force || noneAnywhere) {
@@ -202,6 +212,22 @@ export class HaproxyPoolRouter implements TrafficRouter {
       }
       await delay(pollMs, signal);
     }
+  }
+
+  /**
+   * Canary instances the platform just started to follow the weight answer their health checks,
+   * but HAProxy marks them UP only at its next check: waits briefly for that, then goes on with
+   * whatever is usable (the next analysis re-applies the split once they are UP).
+   */
+  private async waitForNewMembers(pools: PoolsState, limit: number, timeoutMs: number, signal?: AbortSignal): Promise<PoolsState> {
+    const pollMs = this.config.serverUpPollMs ?? DEFAULT_SERVER_UP_POLL_MS;
+    const started = Date.now();
+    let current = pools;
+    while (!current.canary.slice(0, limit).every(isServerUsable) && Date.now() - started + pollMs <= timeoutMs) {
+      await delay(pollMs, signal);
+      current = await this.pools(signal);
+    }
+    return current;
   }
 
   private async pools(signal?: AbortSignal): Promise<PoolsState> {
@@ -235,9 +261,10 @@ export class HaproxyPoolRouter implements TrafficRouter {
  * so all of that pool's servers get a weight: a server that comes back later (a stable instance
  * restarted by a promotion, after the rollout has ended) gets its part without anyone re-applying.
  */
-function planSplit(weight: number, pools: PoolsState, assumeUsable: ReadonlySet<Slot>): SplitPlan {
+function planSplit(weight: number, pools: PoolsState, assumeUsable: ReadonlySet<Slot>, canaryMembers?: number): SplitPlan {
   const whole = weight === 0 ? 'stable' : weight === 100 ? 'canary' : undefined;
-  const usable = (slot: Slot) => pools[slot].filter((s) => slot === whole || assumeUsable.has(slot) || isServerUsable(s));
+  const inUse = (slot: Slot) => (slot === 'canary' && canaryMembers !== undefined ? pools.canary.slice(0, canaryMembers) : pools[slot]);
+  const usable = (slot: Slot) => inUse(slot).filter((s) => slot === whole || assumeUsable.has(slot) || isServerUsable(s));
   const canary = usable('canary');
   const stable = usable('stable');
   const split = splitPools(weight, canary.length, stable.length);
@@ -245,7 +272,9 @@ function planSplit(weight: number, pools: PoolsState, assumeUsable: ReadonlySet<
   const leftOut: Record<string, string> = {};
   for (const s of [...pools.stable, ...pools.canary]) {
     weights.set(s.server, 0);
-    if (!canary.includes(s) && !stable.includes(s)) leftOut[s.server] = describeServerState(s);
+    if (!canary.includes(s) && !stable.includes(s)) {
+      leftOut[s.server] = inUse('canary').includes(s) || pools.stable.includes(s) ? describeServerState(s) : 'scaled down';
+    }
   }
   canary.forEach((s, i) => weights.set(s.server, split.canary[i] as number));
   stable.forEach((s, i) => weights.set(s.server, split.stable[i] as number));

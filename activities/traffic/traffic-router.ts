@@ -21,7 +21,7 @@ export interface TrafficRouter {
    * Routers over pools of servers: whether the servers' weights are what `planned` calls for with
    * the servers' health as it is now (a server went DOWN or came back, someone set a weight).
    */
-  checkSplit?(planned: number, signal?: AbortSignal): Promise<SplitCheck>;
+  checkSplit?(planned: number, signal?: AbortSignal, canaryMembers?: number): Promise<SplitCheck>;
 }
 
 /** What a pool router applied. */
@@ -52,6 +52,13 @@ export interface SetWeightOptions {
   force?: boolean;
   /** Why the move is forced, for the warning. */
   reason?: string;
+  /**
+   * Pool routers, when the canary pool follows its weight: only the first `canaryMembers` canary
+   * servers take traffic (the platform runs that many); the others get weight 0.
+   */
+  canaryMembers?: number;
+  /** With `canaryMembers`: some were just started, wait briefly for HAProxy to see them UP. */
+  newCanaryMembers?: boolean;
 }
 
 /** Weights as read from the load balancer. */
