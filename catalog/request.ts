@@ -1,7 +1,7 @@
 /**
  * Parsing a rollout request ("roll `checkout` to v2", optionally with policy overrides). Targets
  * are operator-owned: a request carrying a command, working directory, environment, state
- * directory, URL, router or platform is refused, naming each such field, before anything else.
+ * directory, URL, kubeconfig, router or platform is refused, naming each such field, before anything else.
  */
 import { z } from 'zod';
 import { strict, versionRef } from '../rollout-spec/fields';
@@ -13,7 +13,7 @@ import { POLICY_FIELDS, REQUEST_ALERTS_FIELDS, REQUEST_METRICS_FIELDS, type Roll
 export type RequestParseResult = { success: true; request: RolloutRequest } | { success: false; issues: SpecIssue[] };
 
 /** Keys that, wherever they appear, would make the worker run, read or call something. */
-const FORBIDDEN_KEYS = new Set(['command', 'cwd', 'env', 'passEnv', 'stateDir', 'url', 'runtimeApi', 'secretEnv', 'deploy', 'healthCheck', 'promote', 'terminate']);
+const FORBIDDEN_KEYS = new Set(['command', 'cwd', 'env', 'passEnv', 'stateDir', 'url', 'runtimeApi', 'secretEnv', 'deploy', 'healthCheck', 'promote', 'terminate', 'kubeconfig']);
 const OPERATOR_OWNED =
   'is operator-owned and never accepted in a request: commands, working directories, environment variables, state directories and URLs come from the catalog, configured by whoever runs the worker';
 

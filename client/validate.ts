@@ -37,6 +37,14 @@ const normalizedSpec = z
         canaryServers: z.union([z.array(z.string().min(1)).min(1), z.object({ prefix: z.string().min(1) })]).optional(),
       }),
       z.object({ kind: z.literal('webhook'), url: z.url(), secretEnv: z.string().min(1) }),
+      z.object({
+        kind: z.literal('gateway-api'),
+        namespace: z.string().min(1),
+        httpRoute: z.string().min(1),
+        rule: z.number().int().min(0),
+        stableBackend: z.string().min(1),
+        canaryBackend: z.string().min(1),
+      }),
     ]),
     platform: z.discriminatedUnion('kind', [
       z.object({
@@ -57,6 +65,16 @@ const normalizedSpec = z
         timeoutMs: positiveMs,
       }),
       z.object({ kind: z.literal('webhook'), url: z.url(), secretEnv: z.string().min(1) }),
+      z.object({
+        kind: z.literal('kubernetes'),
+        namespace: z.string().min(1),
+        stableDeployment: z.string().min(1),
+        canaryDeployment: z.string().min(1),
+        container: z.string().min(1),
+        image: z.string().includes('{{version}}'),
+        replicas: z.number().int().min(1),
+        readyTimeoutMs: positiveMs,
+      }),
     ]),
     metrics: z.object({
       prometheusUrl: z.url(),

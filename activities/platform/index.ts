@@ -2,6 +2,7 @@
 import type { PlatformTarget } from '../../rollout-spec/types';
 import { ConfigError } from '../errors';
 import { CommandPlatform } from './command-platform';
+import { KubernetesPlatform } from './kubernetes-platform';
 import type { CanaryPlatform } from './platform';
 import { ProcessPlatform } from './process-platform';
 import { WebhookPlatform } from './webhook-platform';
@@ -10,6 +11,7 @@ export type { CanaryPlatform, PlatformCall } from './platform';
 export { ProcessPlatform, stateFileFor } from './process-platform';
 export { CommandPlatform } from './command-platform';
 export { WebhookPlatform } from './webhook-platform';
+export { KubernetesPlatform } from './kubernetes-platform';
 export { startInstance, stopInstance, readInstanceState, isInstanceRunning } from './local-process';
 export type { InstanceState, StartInstanceOptions } from './local-process';
 export { childEnv, DEFAULT_PASS_ENV } from './child-env';
@@ -31,11 +33,13 @@ export class PlatformFactory {
   private readonly process: ProcessPlatform;
   private readonly command: CommandPlatform;
   private readonly webhook: WebhookPlatform;
+  private readonly kubernetes: KubernetesPlatform;
 
   constructor(deps: PlatformDeps) {
     this.process = new ProcessPlatform(deps);
     this.command = new CommandPlatform(deps);
     this.webhook = new WebhookPlatform(deps);
+    this.kubernetes = new KubernetesPlatform({ env: deps.env });
   }
 
   /**
@@ -50,9 +54,11 @@ export class PlatformFactory {
         return this.command;
       case 'webhook':
         return this.webhook;
+      case 'kubernetes':
+        return this.kubernetes;
       default:
         throw new ConfigError(
-          `platform.kind must be "process", "command" or "webhook", got ${JSON.stringify((platform as { kind?: unknown }).kind)}`,
+          `platform.kind must be "process", "command", "webhook" or "kubernetes", got ${JSON.stringify((platform as { kind?: unknown }).kind)}`,
           'platform.kind',
         );
     }

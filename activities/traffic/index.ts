@@ -7,6 +7,7 @@ import { ConfigError } from '../errors';
 import { readSecret } from '../signed-webhook';
 import { HaproxyPoolRouter } from './haproxy-pool-router';
 import { poolSelector, usesPools } from './haproxy-pools';
+import { GatewayApiRouter } from './gateway-api-router';
 import { HaproxyRouter } from './haproxy-router';
 import type { TrafficRouter } from './traffic-router';
 import { WebhookRouter } from './webhook-router';
@@ -19,6 +20,7 @@ export { splitPools, type PoolSplit } from './pool-split';
 export { HaproxyRouter, parseGetWeightAnswer, checkSetWeightAnswer } from './haproxy-router';
 export type { HaproxyRouterConfig } from './haproxy-router';
 export { WebhookRouter } from './webhook-router';
+export { GatewayApiRouter } from './gateway-api-router';
 export { parseRuntimeApiAddress, runRuntimeApiCommand } from './haproxy-runtime-api';
 
 /** What {@link TrafficRouterFactory} needs from the worker. */
@@ -62,9 +64,13 @@ export class TrafficRouterFactory {
           new WebhookRouter({ url: traffic.url, secret, ...ctx, timeoutMs, fetch: this.deps.fetch }),
         );
       }
+      case 'gateway-api':
+        return this.cache.get(JSON.stringify(['gateway-api', traffic, ctx]), () =>
+          new GatewayApiRouter({ ...traffic, env: this.deps.env, timeoutMs }, this.deps.logger.child({ rolloutId: ctx.rolloutId, service: ctx.service })),
+        );
       default:
         throw new ConfigError(
-          `traffic.kind must be "haproxy" or "webhook", got ${JSON.stringify((traffic as { kind?: unknown }).kind)}`,
+          `traffic.kind must be "haproxy", "webhook" or "gateway-api", got ${JSON.stringify((traffic as { kind?: unknown }).kind)}`,
           'traffic.kind',
         );
     }

@@ -78,8 +78,14 @@ type TrafficTarget =
       /** Runtime API address: `host:port` or an absolute unix socket path. */
       runtimeApi: string;
       backend: string;
-      stableServer: string;
-      canaryServer: string;
+      /** Changed: one server, or a pool in `stableServers` (exactly one of the two). */
+      stableServer?: string;
+      /** Changed: one server, or a pool in `canaryServers` (exactly one of the two). */
+      canaryServer?: string;
+      /** Added: the stable pool, by names or name prefix. */
+      stableServers?: string[] | { prefix: string };
+      /** Added: the canary pool, by names or name prefix. */
+      canaryServers?: string[] | { prefix: string };
     }
   | {
       kind: 'webhook';
@@ -99,6 +105,10 @@ type PlatformTarget =
       passEnv?: string[];
       stablePort: number;
       canaryPort: number;
+      /** Added: instances per version; instance i listens on stablePort + i / canaryPort + i. */
+      replicas: { stable: number; canary: number };
+      /** Added: `weight` grows the canary pool with its traffic share, `full` deploys it whole. */
+      canaryScale: 'full' | 'weight';
       /** Path polled for health on the canary, e.g. `/healthz`. */
       healthPath: string;
       /** File where process ids are kept so a restarted worker finds them. */
