@@ -92,6 +92,17 @@ type TrafficTarget =
       url: string;
       /** Name of the worker environment variable holding the HMAC secret (never the secret itself). */
       secretEnv: string;
+    }
+  | {
+      /** Added: weights of a Gateway API HTTPRoute rule's backendRefs (rollout-spec/kubernetes-targets.ts). */
+      kind: 'gateway-api';
+      namespace: string;
+      httpRoute: string;
+      rule: number;
+      stableBackend: string;
+      canaryBackend: string;
+      kubeconfig?: string;
+      context?: string;
     };
 
 type PlatformTarget =
@@ -130,6 +141,21 @@ type PlatformTarget =
       kind: 'webhook';
       url: string;
       secretEnv: string;
+    }
+  | {
+      /** Added: stable and canary as two Deployments (rollout-spec/kubernetes-targets.ts). */
+      kind: 'kubernetes';
+      namespace: string;
+      stableDeployment: string;
+      canaryDeployment: string;
+      container: string;
+      image: string;
+      mode: 'two-deployments' | 'clone-from-stable';
+      replicas: number;
+      terminate: 'scale-to-zero' | 'delete';
+      readyTimeoutMs: number;
+      kubeconfig?: string;
+      context?: string;
     };
 
 interface MetricsSource {
