@@ -96,7 +96,9 @@ export class HaproxyPoolRouter implements TrafficRouter {
       throw new ConfigError(`canaryMembers must be a whole number from 1, got ${limit}`, 'canaryMembers');
     }
     const carrying: Slot[] = [...(weight > 0 ? (['canary'] as const) : []), ...(weight < 100 ? (['stable'] as const) : [])];
-    let { pools, assumeUsable } = await this.waitForCarryingPools(carrying, upTimeout, options, signal, limit);
+    const waited = await this.waitForCarryingPools(carrying, upTimeout, options, signal, limit);
+    const { assumeUsable } = waited;
+    let { pools } = waited;
     if (limit !== undefined && weight > 0 && options.newCanaryMembers) pools = await this.waitForNewMembers(pools, limit, Math.min(upTimeout, NEW_MEMBER_WAIT_MS), signal);
     const plan = planSplit(weight, pools, assumeUsable, limit);
     const current = new Map([...pools.stable, ...pools.canary].map((s) => [s.server, s.weight ?? 0]));

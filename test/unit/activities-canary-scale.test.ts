@@ -117,17 +117,17 @@ describe('canary pool that follows its weight (canaryScale: weight)', () => {
   it('starts one instance, grows with the weight, shrinks without a failed request', async () => {
     await env.run(activities.deployCanary, input());
     assert.deepEqual(await canaryFiles(), ['checkout-canary.json'], 'a 5% canary does not cost the full pool');
-    const health = (await env.run(activities.checkCanaryHealth, input())) as HealthResult;
+    const health: HealthResult = await env.run(activities.checkCanaryHealth, input());
     assert.equal(health.healthy, true, health.detail);
 
     const load = backgroundLoad();
-    const at5 = (await env.run(activities.setCanaryWeight, { ...input(), weight: 5 })) as SetWeightResult;
+    const at5: SetWeightResult = await env.run(activities.setCanaryWeight, { ...input(), weight: 5 });
     assert.equal(at5.leftOut?.['canary-2'], 'scaled down');
     assert.ok((at5.servers?.['canary-1'] ?? 0) > 0);
     assert.ok(Math.abs((at5.share ?? -1) - 5) <= 0.5);
 
     // ceil(3 stable × 40%) = 2 instances: the second is started and healthy before it gets traffic.
-    const at40 = (await env.run(activities.setCanaryWeight, { ...input(), weight: 40 })) as SetWeightResult;
+    const at40: SetWeightResult = await env.run(activities.setCanaryWeight, { ...input(), weight: 40 });
     assert.deepEqual(await canaryFiles(), ['checkout-canary-2.json', 'checkout-canary.json']);
     assert.deepEqual(at40.leftOut, {});
     assert.equal(at40.servers?.['canary-1'], at40.servers?.['canary-2']);
@@ -136,7 +136,7 @@ describe('canary pool that follows its weight (canaryScale: weight)', () => {
 
     // Back to 20% (one instance): canary-2 leaves traffic first, then it is stopped.
     const second = await readInstanceState(path.join(dir, 'state', 'checkout-canary-2.json'));
-    const at20 = (await env.run(activities.setCanaryWeight, { ...input(), weight: 20 })) as SetWeightResult;
+    const at20: SetWeightResult = await env.run(activities.setCanaryWeight, { ...input(), weight: 20 });
     assert.equal(at20.servers?.['canary-2'], 0);
     assert.deepEqual(await canaryFiles(), ['checkout-canary.json']);
     assert.throws(() => process.kill(second!.pid, 0), 'instance 2 stopped');
