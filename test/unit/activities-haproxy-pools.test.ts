@@ -203,7 +203,7 @@ describe('HaproxyPoolRouter with a real HAProxy: 3 stable + 2 canary servers', (
       traffic: { kind: 'haproxy', runtimeApi: haproxy.runtimeApi, backend: 'app', stableServers: { prefix: 'stable-' }, canaryServers: { prefix: 'canary-' } },
     });
     const env = new MockActivityEnvironment();
-    const result = (await env.run(activities.setCanaryWeight, { rolloutId: 'r-pools', spec, weight: 0 })) as SetWeightResult;
+    const result: SetWeightResult = await env.run(activities.setCanaryWeight, { rolloutId: 'r-pools', spec, weight: 0 });
     assert.equal(result.weight, 0);
     assert.equal(result.share, 0);
     assert.deepEqual(Object.keys(result.leftOut ?? {}).sort(), ['canary-1', 'canary-2']);

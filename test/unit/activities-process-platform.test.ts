@@ -212,7 +212,8 @@ describe('process platform', () => {
     assert.equal(sick.healthy, false);
     assert.match(sick.detail, new RegExp(`process ${second!.pid} exited`));
     await env.run(activities.deployCanary, input); // redeploy restarts the missing instance only
-    assert.equal(((await env.run(activities.checkCanaryHealth, input)) as HealthResult).healthy, true);
+    const healthAgain: HealthResult = await env.run(activities.checkCanaryHealth, input);
+    assert.equal(healthAgain.healthy, true);
 
     // Promotion: every stable instance now serves v2; the old ones were stopped one at a time.
     const order: number[] = [];
