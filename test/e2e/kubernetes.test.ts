@@ -217,13 +217,23 @@ describe('kubernetes platform and gateway-api router on a real kube-apiserver', 
     const spec = kubeSpec({ stableDeployment: 'checkout', canaryDeployment: 'stuck-canary', readyTimeout: '1s' });
     const platform = new KubernetesPlatform({ env: {}, pollIntervalMs: 50 });
     const started = Date.now();
-    await assert.rejects(platform.deployCanary(call(spec)), (err: unknown) => {
+    let heartbeats = 0;
+    await assert.rejects(platform.deployCanary(call(spec, { heartbeat: () => heartbeats++ })), (err: unknown) => {
       assert.ok(err instanceof KubernetesRolloutTimeoutError, String(err));
       assert.match(err.message, /canary Deployment checkout\/stuck-canary not rolled out within \d+ ms: 0\/1 ready/);
       return true;
     });
     assert.ok(Date.now() - started < 5000, 'bounded by readyTimeout');
+    assert.ok(heartbeats >= 2, `heartbeats while waiting (${heartbeats})`);
     assert.equal((await platform.checkHealth(call(spec, { deadline: Date.now() + 300 }))).healthy, false);
+
+    // A cancelled activity stops waiting at once.
+    const abort = new AbortController();
+    const waiting = platform.deployCanary(call(kubeSpec({ stableDeployment: 'checkout', canaryDeployment: 'stuck-canary', readyTimeout: '30s' }), { signal: abort.signal }));
+    setTimeout(() => abort.abort(new Error('activity cancelled')), 300);
+    const cancelledAt = Date.now();
+    await assert.rejects(waiting, /activity cancelled/);
+    assert.ok(Date.now() - cancelledAt < 2000, 'cancellation is prompt');
     await platform.terminateCanary(call(spec));
   });
 
@@ -383,9 +393,12 @@ describe('kubernetes platform and gateway-api router on a real kube-apiserver', 
     });
   });
 
-  test('a kube-apiserver binary that does not exist fails the start at once, naming it', async () => {
-    const started = Date.now();
+  test('a kube-apiserver binary that does not exist, or exits at once, fails the start quickly, naming it', async () => {
+    let started = Date.now();
     await assert.rejects(startKubeApiserver({ kubeApiserver: '/nonexistent/kube-apiserver' }), /kube-apiserver \(\/nonexistent\/kube-apiserver\): cannot start/);
+    assert.ok(Date.now() - started < 15_000);
+    started = Date.now();
+    await assert.rejects(startKubeApiserver({ kubeApiserver: '/bin/false' }), /kube-apiserver \(\/bin\/false\) exited during startup \(code 1\)/);
     assert.ok(Date.now() - started < 15_000);
   });
 });
