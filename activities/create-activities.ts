@@ -9,6 +9,7 @@ import { buildAlert, AlertmanagerClient } from './alerts';
 import { appMetrics } from './app-metrics';
 import { ClientCache } from './client-cache';
 import { ConfigError, failureType, toApplicationFailure } from './errors';
+import { guardCanaryLoop } from './fast-guard';
 import { preflightMetricQueries } from './metrics/preflight';
 import type { SharedDeadline } from './metrics/prometheus-client';
 import { runMetricQueries, type QueryLimit } from './metrics/run-queries';
@@ -22,6 +23,8 @@ import type {
   AlertInput,
   AnalyseCanaryInput,
   AnalyseCanaryResult,
+  GuardCanaryInput,
+  GuardCanaryResult,
   HealthResult,
   MetricSample,
   PreflightProblem,
@@ -304,6 +307,12 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
         await platforms.platformFor(input.spec.platform).terminateCanary(call);
         updateActive(input.rolloutId, false);
         rolloutMetrics.clear(input.rolloutId);
+      });
+    },
+
+    async guardCanary(input: GuardCanaryInput): Promise<GuardCanaryResult> {
+      return run('guardCanary', input, async (call) => {
+        return guardCanaryLoop(call, { sampleTimeoutMs: Math.min(deps.trafficTimeoutMs ?? 1_000, 1_000), now });
       });
     },
 

@@ -121,6 +121,29 @@ export interface AlertInput extends RolloutRef {
   reason: string;
 }
 
+/** Input of `guardCanary`: the spec carries `fastGuard` and the HAProxy target. */
+export type GuardCanaryInput = RolloutRef;
+
+/**
+ * How a guard attempt ended: `breached` with the window's numbers, or not breached when the
+ * attempt reached its own deadline (the workflow starts the next one).
+ */
+export interface GuardCanaryResult {
+  breached: boolean;
+  /** 5xx / responses over the window; null with no responses. */
+  errorRate: number | null;
+  /** Canary responses in the window. */
+  requests: number;
+  errors: number;
+  /** The configured window (ms). */
+  windowMs: number;
+  /** The span the window really covered (ms). */
+  spanMs: number;
+  /** Samples taken in this attempt. */
+  samples: number;
+  detail: string;
+}
+
 /** The activities a rollout workflow calls. All are idempotent. */
 /** Input of `resolveRollout`: a catalog request, or an inline spec. */
 export type ResolveRolloutInput = { rolloutId: string } & ({ request: RolloutRequest } | { spec: RolloutSpec });
@@ -159,6 +182,12 @@ export interface RolloutActivities {
   promoteCanary(input: RolloutRef): Promise<void>;
   /** Stops the canary instances. Harmless when already gone. */
   terminateCanary(input: RolloutRef): Promise<void>;
+  /**
+   * The HAProxy fast guard: samples the canary servers' response counters every
+   * `fastGuard.intervalMs` and returns once their 5xx ratio over the window breaches; otherwise
+   * runs (heartbeating every sample) until cancelled.
+   */
+  guardCanary(input: GuardCanaryInput): Promise<GuardCanaryResult>;
   sendAlert(input: AlertInput): Promise<void>;
   /** Resolves every alert this rollout raised, except those named in `keep`. */
   resolveAlerts(input: RolloutRef & { keep?: string[] }): Promise<void>;

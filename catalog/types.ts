@@ -17,6 +17,7 @@ export const POLICY_FIELDS = [
   'noData',
   'metrics',
   'alerts',
+  'fastGuard',
 ] as const;
 export type PolicyField = (typeof POLICY_FIELDS)[number];
 

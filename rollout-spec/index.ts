@@ -14,6 +14,14 @@ export {
   type RequestDerivedMetric,
 } from './evidence';
 export {
+  FAST_GUARD_DEFAULT_MAX_ERROR_RATE,
+  FAST_GUARD_INTERVAL_MS,
+  FAST_GUARD_WINDOW_MS,
+  enabledFastGuard,
+  immediateErrorRateLevel,
+  type FastGuard,
+} from './fast-guard';
+export {
   assertRolloutSpec,
   assertRolloutSpecText,
   formatPath,

@@ -13,6 +13,7 @@
  * baseline, noData, alerts) and ./seed-defaults.
  */
 import { z } from 'zod';
+import { fastGuardSchema, normalizeFastGuard } from './fast-guard';
 import { durationField, safeLabelValueCheck, strict, versionRef } from './fields';
 import { metricsSchema } from './metrics-source';
 import {
@@ -61,6 +62,7 @@ const rolloutSpecObject = strict({
   baseline: baselineSchema,
   noData: noDataSchema,
   alerts: alertsSchema,
+  fastGuard: fastGuardSchema.optional(),
 });
 
 type SpecObjectOutput = z.output<typeof rolloutSpecObject>;
@@ -101,6 +103,13 @@ export const rolloutSpecSchema = rolloutSpecObject
           message: 'give either rollback_triggers or rollbackTriggers, not both',
         });
       }
+      if (spec.fastGuard?.enabled && parsedOk(issues, 'traffic', 'fastGuard') && spec.traffic.kind !== 'haproxy') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['fastGuard', 'enabled'],
+          message: `the fast guard reads HAProxy's counters, so it needs traffic.kind: haproxy (got ${JSON.stringify(spec.traffic.kind)})`,
+        });
+      }
       // A trigger on a disabled metric (metrics.queries.X: null) is valid and never evaluated:
       // turning a metric off is that one field. evidence.ts `disabledTriggers` lists such triggers.
     },
@@ -139,6 +148,16 @@ function normalize(spec: SpecObjectOutput) {
     latencyThresholdMs: full?.latencyThreshold ?? p95,
   };
   const triggers = spec.rollbackTriggers ?? spec.rollback_triggers ?? DEFAULT_TRIGGERS;
+  const rollbackTriggers = triggers.map((t) => ({
+    metric: t.condition.metric,
+    op: t.condition.op,
+    threshold: t.condition.threshold,
+    windowMs: t.window ?? spec.metrics.defaultWindowMs,
+    action: t.action,
+    condition: t.condition.condition,
+  }));
+  // Only written when given, so specs without a guard stay exactly what they were.
+  const fastGuard = spec.fastGuard && normalizeFastGuard(spec.fastGuard, { metrics: spec.metrics, validation, rollbackTriggers });
   return {
     service: spec.service,
     stable: spec.stable,
@@ -152,18 +171,12 @@ function normalize(spec: SpecObjectOutput) {
     analysisIntervalMs: spec.analysisInterval,
     failureLimit: spec.failureLimit,
     validation,
-    rollbackTriggers: triggers.map((t) => ({
-      metric: t.condition.metric,
-      op: t.condition.op,
-      threshold: t.condition.threshold,
-      windowMs: t.window ?? spec.metrics.defaultWindowMs,
-      action: t.action,
-      condition: t.condition.condition,
-    })),
+    rollbackTriggers,
     gradualRollback: spec.gradualRollback,
     baseline: spec.baseline,
     noData: spec.noData,
     alerts: spec.alerts,
+    ...(fastGuard ? { fastGuard } : {}),
   };
 }
 
@@ -180,4 +193,5 @@ export const specSchemas = {
   baseline: baselineSchema,
   noData: noDataSchema,
   alerts: alertsSchema,
+  fastGuard: fastGuardSchema,
 } as const;

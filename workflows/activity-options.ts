@@ -2,7 +2,7 @@
  * The activity option profiles of a rollout, one per kind of I/O, each with its timeouts and an
  * explicit retry policy. The workflow picks a profile by what is at stake, not per call.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { RolloutActivities } from '../activities/types';
 import type { RolloutSpec } from '../rollout-spec/types';
 import { NON_RETRYABLE_ERROR_TYPES } from './contract';
@@ -27,6 +27,8 @@ export interface RolloutActivityProfiles {
   platform: RolloutActivities;
   /** Alerts are best effort: a down Alertmanager must not stop a rollback. */
   notify: RolloutActivities;
+  /** The HAProxy fast guard: long-running, heartbeating every sample, restarted by the workflow when it fails. */
+  guard: RolloutActivities;
 }
 
 export function activitiesFor(spec: RolloutSpec): RolloutActivityProfiles {
@@ -55,6 +57,19 @@ export function activitiesFor(spec: RolloutSpec): RolloutActivityProfiles {
     notify: proxyActivities<RolloutActivities>({
       startToCloseTimeout: '15s',
       retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes },
+    }),
+    guard: proxyActivities<RolloutActivities>({
+      // The activity returns on its own shortly before this (the workflow starts the next attempt),
+      // so one attempt costs a handful of history events per half hour.
+      startToCloseTimeout: '30m',
+      // It heartbeats every sample (≤ 250 ms): 3 s of silence means the worker is gone, and the
+      // retry (on any worker) resumes sampling within seconds.
+      heartbeatTimeout: '3s',
+      // Nothing waits on the guard: a cancelled attempt need not be confirmed.
+      cancellationType: ActivityCancellationType.TRY_CANCEL,
+      // A few quick retries cover a worker crash or a blip; after that the workflow warns and
+      // restarts the guard with its own backoff, so a failure never ends the rollout.
+      retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 3, nonRetryableErrorTypes },
     }),
   };
 }

@@ -24,6 +24,7 @@ import {
 import { activitiesFor, type RolloutActivityProfiles } from './activity-options';
 import { ALERT_NAMES, type RolloutInput, type RolloutOutcome, type RolloutResult, type RolloutStartInput } from './contract';
 import { failureReason, isHandledFailure } from './failures';
+import { startFastGuard } from './fast-guard';
 import { hold } from './hold';
 import { canaryRolloutV1 } from './legacy/v1-canary-rollout';
 import { alert, alertText } from './notify';
@@ -60,6 +61,8 @@ export async function canaryRollout(start: RolloutStartInput): Promise<RolloutRe
   registerOperatorHandlers(r);
   early.bind(r);
   r.publish();
+  // Beside the analysis while the canary carries traffic; rollbacks and the rollout's end stop it.
+  const guard = startFastGuard(r, acts);
   try {
     if (!r.data.deployed && !r.rollback) {
       // Nothing has been touched yet: a rollout that cannot be judged ends here.
@@ -72,6 +75,7 @@ export async function canaryRollout(start: RolloutStartInput): Promise<RolloutRe
     while (!r.rollback && r.data.promoteRequested === null && r.data.step < r.plan.length) {
       const held = await holdStep(r, acts, input.limits?.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS);
       if (held === 'continue_as_new') {
+        guard?.stop();
         await condition(allHandlersFinished);
         log.info('continuing as new');
         return await continueAsNew<typeof canaryRollout>({ spec: r.spec, limits: input.limits, carried: r.carry() });

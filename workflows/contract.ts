@@ -87,6 +87,8 @@ export const ALERT_NAMES = {
   trafficDrift: 'CanaryTrafficDrift',
   /** Analyses had no data (or too few requests) for `noData.consecutiveLimit` in a row. */
   noData: 'CanaryAnalysisNoData',
+  /** The HAProxy fast guard cannot sample (HAProxy unreachable); the Prometheus analysis still runs. */
+  fastGuardDown: 'CanaryFastGuardDown',
 } as const;
 
 /** Activity failure types that retrying cannot fix; the activities' error classes carry the same names. */
@@ -176,6 +178,24 @@ export interface RolloutStatus {
    * started before the catalog existed.
    */
   targets: TargetSource | null;
+  /** The HAProxy fast guard, when the spec enables it (absent otherwise). */
+  fastGuard?: FastGuardStatus;
+}
+
+/** Where the fast guard stands, as the status query shows it. */
+export interface FastGuardStatus {
+  /** A guard activity is sampling HAProxy now. */
+  running: boolean;
+  /** Guard attempts started (a new one after each failure, deadline or return to traffic). */
+  starts: number;
+  /** Failed guard attempts in a row (HAProxy unreachable); 0 while it works. */
+  failures: number;
+  /** Why the latest attempt failed, while `failures` > 0. */
+  lastError: string | null;
+  /** The latest finished attempt's judgement (a breach, or the deadline restart). */
+  lastResult: string | null;
+  /** When the state above last changed (ISO). */
+  at: string;
 }
 
 export const statusQuery = defineQuery<RolloutStatus>('status');

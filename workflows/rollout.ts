@@ -16,6 +16,7 @@ import {
   stateSearchAttribute,
   weightSearchAttribute,
   type CheckStatus,
+  type FastGuardStatus,
   type OperatorEvent,
   type RolloutInput,
   type RolloutState,
@@ -86,8 +87,10 @@ export function isCarriedFromV1(input: RolloutInput): boolean {
 export class Rollout {
   readonly plan: PlanStep[];
   readonly ref: RolloutRef;
-  /** Bumped by every operator action, so waits can wake on it. */
+  /** Bumped by every operator action (and a fast-guard breach), so waits can wake on it. */
   wakeups = 0;
+  /** The fast guard's state when the spec enables it (fast-guard.ts); not carried by continue-as-new. */
+  guard: FastGuardStatus | null = null;
   /** Cancels whatever the rollout is waiting on that an abort may interrupt (deploy, health check). */
   interrupt: () => void = () => undefined;
   private published = '';
@@ -282,6 +285,7 @@ export class Rollout {
       startedAt: d.startedAt,
       continuedAsNew: d.continuedAsNew,
       targets: d.targets ?? null,
+      ...(this.guard ? { fastGuard: { ...this.guard } } : {}),
     };
   }
 

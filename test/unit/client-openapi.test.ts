@@ -69,7 +69,7 @@ test('RolloutStatus documents every field of the contract type', () => {
     rolloutId: '', service: '', stableVersion: '', canaryVersion: '', state: 'stuck', paused: false, phase: '', step: 0,
     weight: 0, phaseRemainingMs: 0, phaseDurationMs: 0, checks: [], lastAnalysisAt: null, rollbackReason: null,
     rollbackAction: null, stuckReason: null, timeline: [], operatorEvents: [], startedAt: '', continuedAsNew: 0,
-    targets: null,
+    targets: null, fastGuard: { running: false, starts: 0, failures: 0, lastError: null, lastResult: null, at: '' },
   };
   const doc = loadOpenApiDocument() as { components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
   assert.deepEqual(Object.keys(doc.components.schemas.RolloutStatus?.properties ?? {}).sort(), Object.keys(status).sort());

@@ -205,6 +205,8 @@ interface RolloutSpec {
   baseline: BaselineComparison;
   noData: NoDataPolicy;
   alerts: AlertSettings;
+  /** Added: the optional HAProxy fast guard (rollout-spec/fast-guard.ts); absent when the spec does not write it. */
+  fastGuard?: { enabled: boolean; intervalMs: number; windowMs: number; maxErrorRate: number; minRequests: number };
 }
 
 // ---- Each inferred type equals its original. ----

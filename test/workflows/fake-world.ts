@@ -9,6 +9,8 @@ import type {
   AlertInput,
   AnalyseCanaryInput,
   AnalyseCanaryResult,
+  GuardCanaryInput,
+  GuardCanaryResult,
   PreflightProblem,
   HealthResult,
   MetricQuery,
@@ -49,6 +51,8 @@ export interface Call {
   force?: boolean;
   /** When the call was made (real ms; the test server skips workflow time, not activity time). */
   atMs?: number;
+  /** guardCanary: recorded when the attempt was cancelled. */
+  cancelled?: boolean;
 }
 
 export class FakeWorld {
@@ -77,6 +81,11 @@ export class FakeWorld {
   promoteHangs = false;
   /** While set, setCanaryWeight to this weight waits before it answers. */
   weightHangs: number | null = null;
+  /**
+   * The fast guard (guardCanary): what it sees at a weight. `null` keeps it sampling (heartbeating
+   * until cancelled); a result ends the attempt with it; an Error fails the attempt.
+   */
+  guard: (weight: number) => GuardCanaryResult | Error | null = () => null;
 
   get weights(): number[] {
     return this.calls.filter((c) => c.activity === 'setCanaryWeight').map((c) => c.weight ?? -1);
@@ -180,7 +189,23 @@ export class FakeWorld {
         this.calls.push({ activity: 'terminateCanary' });
         this.canaryRunning = false;
       },
-      sendAlert: async (input: AlertInput): Promise<void> => {
+      guardCanary: async (_: GuardCanaryInput): Promise<GuardCanaryResult> => {
+        this.calls.push({ activity: 'guardCanary', weight: this.weight, atMs: Date.now() });
+        const ctx = Context.current();
+        for (;;) {
+          const seen = this.guard(this.weight);
+          if (seen instanceof Error) throw seen;
+          if (seen) return seen;
+          ctx.heartbeat();
+          try {
+            await ctx.sleep(50); // throws once the activity is cancelled
+          } catch (err) {
+            this.calls.push({ activity: 'guardCanary', cancelled: true, atMs: Date.now() });
+            throw err;
+          }
+        }
+      },
+            sendAlert: async (input: AlertInput): Promise<void> => {
         this.calls.push({
           activity: 'sendAlert',
           alert: { severity: input.severity, name: input.name, reason: input.reason },
