@@ -5,7 +5,6 @@
  */
 import { z } from 'zod';
 import { argv, durationField, envName, httpUrl, port, strict } from './fields';
-import { gatewayApiTraffic, kubernetesPlatform } from './kubernetes-targets';
 
 // ---------------------------------------------------------------------------------------------
 // Traffic
@@ -79,8 +78,10 @@ const haproxyTraffic = strict({
     const canary = members('canary');
     const shared = stable.names.filter((n) => canary.names.includes(n));
     if (shared.length > 0) {
+      const single = value.canaryServer !== undefined && value.stableServer !== undefined;
       const field = value.canaryServer !== undefined ? 'canaryServer' : 'canaryServers';
-      ctx.addIssue({ code: 'custom', path: [field], message: `must differ from the stable servers (both name ${shared.join(', ')})` });
+      const message = single ? 'must differ from stableServer' : `must differ from the stable servers (both name ${shared.join(', ')})`;
+      ctx.addIssue({ code: 'custom', path: [field], message });
     }
     // A server matched by both pools would count for both: prefixes must not select the same names.
     const overlaps = (a: { names: string[]; prefix?: string }, b: { names: string[]; prefix?: string }): boolean =>
@@ -103,7 +104,7 @@ const webhookTraffic = strict({
 
 /** `traffic`: how the canary weight is set. */
 export const trafficSchema = z
-  .discriminatedUnion('kind', [haproxyTraffic, webhookTraffic, gatewayApiTraffic])
+  .discriminatedUnion('kind', [haproxyTraffic, webhookTraffic])
   .describe('How canary traffic weight is set. Required.');
 
 // ---------------------------------------------------------------------------------------------
@@ -228,5 +229,5 @@ const webhookPlatform = strict({
 
 /** `platform`: how the canary is deployed, health-checked, promoted and terminated. */
 export const platformSchema = z
-  .discriminatedUnion('kind', [processPlatform, commandPlatform, webhookPlatform, kubernetesPlatform])
+  .discriminatedUnion('kind', [processPlatform, commandPlatform, webhookPlatform])
   .describe('How the canary is deployed, health-checked, promoted and terminated. Required.');

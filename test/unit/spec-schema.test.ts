@@ -265,6 +265,8 @@ describe('defaults', () => {
       command: ['node', 'app.js', '--port', '{{port}}'],
       stablePort: 8081,
       canaryPort: 8082,
+      replicas: { stable: 1, canary: 1 },
+      canaryScale: 'full',
       healthPath: '/healthz',
       stateDir: '.stack/platform',
     });
