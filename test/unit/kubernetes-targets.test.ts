@@ -14,7 +14,7 @@ import { loadCatalog } from '../../catalog/catalog';
 import { parseRolloutRequest } from '../../catalog/request';
 import { resolveRequest } from '../../catalog/resolve';
 import { assertRolloutSpecText, parseRolloutSpec } from '../../rollout-spec/parse';
-import { kubeWrapperGoMod, stagingModules } from '../../scripts/kube-binaries';
+import { KubeProvisionError, ensureEtcd, ensureKubeApiserver, kubeWrapperGoMod, stagingModules } from '../../scripts/kube-binaries';
 import { rolloutSpec } from '../helpers/rollout-spec';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -170,5 +170,17 @@ describe('kube-apiserver wrapper module', () => {
     assert.match(wrapper, /^require k8s\.io\/kubernetes v1\.36\.3$/m);
     assert.match(wrapper, /^\tk8s\.io\/client-go => k8s\.io\/client-go v0\.36\.3$/m);
     assert.doesNotMatch(wrapper, /klog/);
+  });
+
+  test('PHOENIX_KUBE_APISERVER_PATH / PHOENIX_ETCD_PATH win, and a bad one is named instead of building', async () => {
+    const cacheDir = '/nonexistent/phoenix-cache';
+    assert.equal(await ensureKubeApiserver({ env: { PHOENIX_KUBE_APISERVER_PATH: process.execPath }, cacheDir }), process.execPath);
+    assert.equal(await ensureEtcd({ env: { PHOENIX_ETCD_PATH: process.execPath }, cacheDir }), process.execPath);
+    await assert.rejects(ensureKubeApiserver({ env: { PHOENIX_KUBE_APISERVER_PATH: '/nonexistent/kube-apiserver' }, cacheDir }), (err: unknown) => {
+      assert.ok(err instanceof KubeProvisionError);
+      assert.equal(err.variable, 'PHOENIX_KUBE_APISERVER_PATH');
+      assert.match(err.message, /PHOENIX_KUBE_APISERVER_PATH=\/nonexistent\/kube-apiserver is not an executable file/);
+      return true;
+    });
   });
 });
