@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { argv, durationField, envName, httpUrl, port, strict } from './fields';
+import { gatewayApiTraffic, kubernetesPlatform } from './kubernetes-targets';
 
 // ---------------------------------------------------------------------------------------------
 // Traffic
@@ -104,7 +105,7 @@ const webhookTraffic = strict({
 
 /** `traffic`: how the canary weight is set. */
 export const trafficSchema = z
-  .discriminatedUnion('kind', [haproxyTraffic, webhookTraffic])
+  .discriminatedUnion('kind', [haproxyTraffic, webhookTraffic, gatewayApiTraffic])
   .describe('How canary traffic weight is set. Required.');
 
 // ---------------------------------------------------------------------------------------------
@@ -229,5 +230,5 @@ const webhookPlatform = strict({
 
 /** `platform`: how the canary is deployed, health-checked, promoted and terminated. */
 export const platformSchema = z
-  .discriminatedUnion('kind', [processPlatform, commandPlatform, webhookPlatform])
+  .discriminatedUnion('kind', [processPlatform, commandPlatform, webhookPlatform, kubernetesPlatform])
   .describe('How the canary is deployed, health-checked, promoted and terminated. Required.');
