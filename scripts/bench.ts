@@ -7,7 +7,9 @@
  * The bench runs its own stack (default `.stack-bench/`, every default port + 20000) so it never
  * touches a demo stack. Each run starts a rollout, waits until the canary serves traffic in phase
  * 1, injects a 5% error fault on it and times fault → canary weight 0 as read back from HAProxy.
- * The stack is stopped at the end unless --keep. `--json` prints one JSON object on the last line.
+ * It does so `--runs` times with the HAProxy fast guard off (Prometheus analysis only) and as many
+ * with it on (`fastGuard.enabled`), alternating, and compares the two. The stack is stopped at the
+ * end unless --keep. `--json` prints one JSON object on the last line.
  */
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
@@ -39,6 +41,21 @@ export const BENCH_SPEC_OVERRIDES: [(string | number)[], unknown][] = [
   [['rollback_triggers', 0, 'window'], '5s'],
   [['rollback_triggers', 1, 'window'], '5s'],
 ];
+
+/** The two ways a fault is caught: the Prometheus analysis alone, and with the HAProxy fast guard beside it. */
+export const BENCH_MODES = [
+  { name: 'guard off', overrides: [] as [(string | number)[], unknown][] },
+  { name: 'guard on', overrides: [[['fastGuard'], { enabled: true }]] as [(string | number)[], unknown][] },
+] as const;
+
+type ModeName = (typeof BENCH_MODES)[number]['name'];
+
+interface ModeReport {
+  faultToStableMs: { median: number; max: number; min: number; runs: number } | null;
+  faultToFirstErrorMs: { median: number; max: number } | null;
+  fastGuard: RolloutSpec['fastGuard'] | null;
+  perRun: FaultRun[];
+}
 
 interface Flags {
   runs: number;
@@ -98,35 +115,57 @@ async function main(flags: Flags): Promise<void> {
   log(`bench stack in ${config.dir} (load ${config.loadRate} req/s)`);
   const endpoints = await stackUp(config, process.env, (line) => log(`  ${line}`));
   const client = await connectToStack(endpoints);
-  const runs: FaultRun[] = [];
+  const runsByMode = new Map<ModeName, FaultRun[]>(BENCH_MODES.map((m) => [m.name, []]));
+  const specs = new Map<ModeName, RolloutSpec>();
   const failures: string[] = [];
   let spec: RolloutSpec;
   let history: DefaultPlanHistory | null = null;
   try {
-    spec = (await renderSpecForStack(path.join(REPO_ROOT, 'examples', 'demo-stack.yaml'), endpoints, BENCH_SPEC_OVERRIDES)).spec;
+    const template = path.join(REPO_ROOT, 'examples', 'demo-stack.yaml');
+    for (const mode of BENCH_MODES) {
+      specs.set(mode.name, (await renderSpecForStack(template, endpoints, [...BENCH_SPEC_OVERRIDES, ...mode.overrides])).spec);
+    }
+    spec = specs.get('guard off') as RolloutSpec;
     await ensureNoRollout(client, spec.service);
+    // Alternating, so a slow stretch of the machine hits both modes alike.
     for (let i = 1; i <= flags.runs; i++) {
-      try {
-        const run = await measureFaultToStable(client, endpoints, spec, BENCH_FAULT);
-        runs.push(run);
-        log(
-          `run ${i}/${flags.runs}: fault → stable ${run.faultToStableMs} ms (recorded in the timeline after ~${run.faultToRecordedMs ?? '?'} ms; ` +
-            `${run.outcome}: ${run.reason})`,
-        );
-        if (run.outcome !== 'rolled_back') failures.push(`run ${i}: outcome ${run.outcome} (${run.reason})`);
-      } catch (err) {
-        failures.push(`run ${i}: ${describeCause(err)}`);
-        log(`run ${i}/${flags.runs}: FAILED: ${describeCause(err)}`);
-        await ensureNoRollout(client, spec.service).catch(() => undefined);
+      for (const mode of BENCH_MODES) {
+        const label = `${mode.name} run ${i}/${flags.runs}`;
+        try {
+          const run = await measureFaultToStable(client, endpoints, specs.get(mode.name) as RolloutSpec, BENCH_FAULT);
+          runsByMode.get(mode.name)?.push(run);
+          log(
+            `${label}: fault → stable ${run.faultToStableMs} ms (first canary 5xx after ${run.faultToFirstErrorMs ?? '?'} ms; ` +
+              `recorded in the timeline after ~${run.faultToRecordedMs ?? '?'} ms; ${run.outcome}: ${run.reason})`,
+          );
+          if (run.outcome !== 'rolled_back') failures.push(`${label}: outcome ${run.outcome} (${run.reason})`);
+          if (mode.name === 'guard on' && !run.reason.startsWith('fast guard')) {
+            log(`${label}: rolled back by the Prometheus analysis, not the guard`);
+          }
+        } catch (err) {
+          failures.push(`${label}: ${describeCause(err)}`);
+          log(`${label}: FAILED: ${describeCause(err)}`);
+          await ensureNoRollout(client, spec.service).catch(() => undefined);
+        }
       }
     }
+    const runs = runsByMode.get('guard off') ?? [];
     if (flags.history) {
       log('default plan on the time-skipping test server (activity doubles) ...');
       history = await measureDefaultPlanHistory();
     }
     const times = runs.map((r) => r.faultToStableMs);
     const trigger = spec.rollbackTriggers.find((t) => t.metric === 'error_rate');
+    const modes = Object.fromEntries(
+      BENCH_MODES.map((m) => [m.name, modeReport(runsByMode.get(m.name) ?? [], specs.get(m.name)?.fastGuard ?? null)]),
+    ) as Record<ModeName, ModeReport>;
+    const off = modes['guard off'].faultToStableMs;
+    const on = modes['guard on'].faultToStableMs;
     const report = {
+      modes,
+      /** Median fault → 0% without the guard over the median with it. */
+      guardSpeedup: off && on && on.median > 0 ? Math.round((off.median / on.median) * 100) / 100 : null,
+      // The guard-off figures, under the names earlier bench reports used.
       faultToStableMs: times.length ? { median: median(times), max: Math.max(...times), min: Math.min(...times), runs: times.length } : null,
       runsRequested: flags.runs,
       failures,
@@ -149,9 +188,20 @@ async function main(flags: Flags): Promise<void> {
       const row = (k: string, v: string): void => log(`  ${k.padEnd(30)} ${v}`);
       log('');
       log('fault → stable (5% errors on the canary → HAProxy canary weight 0)');
-      row('runs measured', `${times.length} of ${flags.runs}`);
-      row('median', report.faultToStableMs ? `${report.faultToStableMs.median} ms` : '-');
-      row('max', report.faultToStableMs ? `${report.faultToStableMs.max} ms` : '-');
+      log('');
+      log('| mode | runs | median fault → 0% | max fault → 0% | median fault → first canary 5xx |');
+      log('| --- | --- | --- | --- | --- |');
+      for (const m of BENCH_MODES) {
+        const r = modes[m.name];
+        const ms = (v: number | undefined): string => (v === undefined ? '-' : `${v} ms`);
+        log(`| ${m.name} | ${r.faultToStableMs?.runs ?? 0} of ${flags.runs} | ${ms(r.faultToStableMs?.median)} | ${ms(r.faultToStableMs?.max)} | ${ms(r.faultToFirstErrorMs?.median)} |`);
+      }
+      log('');
+      row('speed-up (median off / on)', report.guardSpeedup === null ? '-' : `${report.guardSpeedup}×`);
+      const guard = modes['guard on'].fastGuard;
+      if (guard) {
+        row('fast guard', `every ${guard.intervalMs} ms, ${guard.windowMs} ms window, ≥ ${guard.maxErrorRate * 100}% of ≥ ${guard.minRequests} requests`);
+      }
       row('scrape interval', `${report.scrapeIntervalMs} ms`);
       row('analysis interval', `${report.analysisIntervalMs} ms`);
       row('trigger window', `${report.triggerWindowMs ?? '-'} ms (${report.triggerCondition ?? '-'})`);
@@ -167,6 +217,17 @@ async function main(flags: Flags): Promise<void> {
     if (!flags.keep) await stackDown(config, process.env, (line) => log(`  ${line}`));
     else log(`bench stack left running in ${config.dir} (npm run stack:down -- --dir ${config.dir})`);
   }
+}
+
+function modeReport(runs: FaultRun[], fastGuard: RolloutSpec['fastGuard'] | null): ModeReport {
+  const times = runs.map((r) => r.faultToStableMs);
+  const firsts = runs.flatMap((r) => (r.faultToFirstErrorMs === null ? [] : [r.faultToFirstErrorMs]));
+  return {
+    faultToStableMs: times.length ? { median: median(times), max: Math.max(...times), min: Math.min(...times), runs: times.length } : null,
+    faultToFirstErrorMs: firsts.length ? { median: median(firsts), max: Math.max(...firsts) } : null,
+    fastGuard: fastGuard ?? null,
+    perRun: runs,
+  };
 }
 
 program.action(async (flags: Flags) => main(flags));

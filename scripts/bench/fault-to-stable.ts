@@ -23,6 +23,11 @@ export interface FaultRun {
   reason: string;
   /** Canary requests served before the fault (proof that it carried traffic). */
   canaryServedBeforeFault: number;
+  /**
+   * Fault acknowledged → the canary's first 5xx (its own counter, polled with the weight): how long
+   * the fault itself takes to show at this load and weight, which no sensor can beat. null if missed.
+   */
+  faultToFirstErrorMs: number | null;
 }
 
 /** Thrown when a run cannot be measured (the rollout did not reach the measured situation). */
@@ -32,11 +37,19 @@ export class BenchRunError extends Error {
 
 const POLL_MS = 20;
 
-async function canaryServed(endpoints: StackEndpoints): Promise<number> {
+async function canaryStats(endpoints: StackEndpoints): Promise<{ total: number; errors: number }> {
   // /admin requires the stack's admin token (the instance answers 401 without it).
   const res = await demoAdminFetch(endpoints.demo.canary, '/stats', { signal: AbortSignal.timeout(1_000) });
   if (!res.ok) throw new Error(`${endpoints.demo.canary.admin}/stats answered ${res.status}`);
-  return ((await res.json()) as { total: number }).total;
+  const body = (await res.json()) as { total: number; served?: Record<string, number> };
+  const errors = Object.entries(body.served ?? {})
+    .filter(([status]) => status.startsWith('5'))
+    .reduce((sum, [, n]) => sum + n, 0);
+  return { total: body.total, errors };
+}
+
+async function canaryServed(endpoints: StackEndpoints): Promise<number> {
+  return (await canaryStats(endpoints)).total;
 }
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, intervalMs = 100): Promise<T> {
@@ -78,13 +91,19 @@ export async function measureFaultToStable(
     return n > 0 ? n : undefined;
   });
 
+  const errorsBefore = (await canaryStats(endpoints)).errors;
   await setCanaryFaults(endpoints, faults);
   const t0 = performance.now();
   const wall0 = Date.now();
   let t1: number | undefined;
+  let firstError: number | undefined;
   const deadline = t0 + 120_000;
   while (performance.now() < deadline) {
-    const weight = await haproxyCanaryWeight(endpoints).catch(() => undefined);
+    const [weight, stats] = await Promise.all([
+      haproxyCanaryWeight(endpoints).catch(() => undefined),
+      firstError === undefined ? canaryStats(endpoints).catch(() => undefined) : undefined,
+    ]);
+    if (firstError === undefined && stats && stats.errors > errorsBefore) firstError = performance.now();
     if (weight === 0) {
       t1 = performance.now();
       break;
@@ -102,6 +121,7 @@ export async function measureFaultToStable(
     outcome: result.outcome,
     reason: result.reason,
     canaryServedBeforeFault: served,
+    faultToFirstErrorMs: firstError === undefined ? null : Math.round(firstError - t0),
   };
 }
 
