@@ -4,10 +4,13 @@
  * router, the platform and the provisioning script compute what they should.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { KubeClientFactory } from '../../activities/kubernetes/client';
+import { ConfigError } from '../../activities/errors';
 import { canaryShare, findSplit } from '../../activities/traffic/gateway-api-router';
 import { cloneManifest, imageFor, rolloutProgress } from '../../activities/platform/kubernetes-platform';
 import { loadCatalog } from '../../catalog/catalog';
@@ -182,5 +185,43 @@ describe('kube-apiserver wrapper module', () => {
       assert.match(err.message, /PHOENIX_KUBE_APISERVER_PATH=\/nonexistent\/kube-apiserver is not an executable file/);
       return true;
     });
+  });
+});
+
+describe('kubernetes client configuration', () => {
+  test('a missing kubeconfig or an unknown context is a ConfigError naming the field', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'phoenix-kubeconfig-'));
+    try {
+      const file = path.join(dir, 'config');
+      await writeFile(
+        file,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
+          users: [{ name: 'u', user: { token: 't' } }],
+          contexts: [{ name: 'staging', context: { cluster: 'c', user: 'u' } }],
+          'current-context': 'staging',
+        }),
+      );
+      const factory = new KubeClientFactory({ env: {} });
+      const clients = await factory.clientsFor({ kubeconfig: file }, 'traffic');
+      assert.equal(clients.server, 'https://127.0.0.1:1');
+      assert.equal(await factory.clientsFor({ kubeconfig: file }, 'traffic'), clients, 'cached per kubeconfig and context');
+      await assert.rejects(factory.clientsFor({ kubeconfig: file, context: 'prod' }, 'traffic'), (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.field, 'traffic.context');
+        assert.equal(err.message, 'traffic.context: no context "prod" in the kubeconfig (it has: staging)');
+        return true;
+      });
+      await assert.rejects(factory.clientsFor({ kubeconfig: path.join(dir, 'missing') }, 'platform'), (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.field, 'platform.kubeconfig');
+        assert.match(err.message, /^platform\.kubeconfig: cannot load kubeconfig .*missing: /);
+        return true;
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
