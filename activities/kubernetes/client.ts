@@ -8,6 +8,8 @@
  * with a dynamic `import()` (kept as such by `module: node16`) and its types are imported with
  * `resolution-mode: import`.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type * as K8s from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
 import { ConfigError } from '../errors';
 import { KubernetesApiError, type KubeRequestTarget } from './errors';
@@ -79,14 +81,39 @@ export class KubeClientFactory {
     return clients;
   }
 
+  /**
+   * KUBECONFIG (a list, merged as kubectl does) or ~/.kube/config, read from the worker's env.
+   * Not client-node's loadFromDefault: with neither present it falls back to an unauthenticated
+   * http://localhost:8080, which must never receive a rollout's writes.
+   */
+  private loadDefault(k8s: ClientNode, kc: K8s.KubeConfig, field: string): void {
+    const files = (this.deps.env.KUBECONFIG ?? '').split(path.delimiter).filter((file) => file.trim() !== '');
+    const home = this.deps.env.HOME?.trim();
+    if (files.length === 0 && home && existsSync(path.join(home, '.kube', 'config'))) files.push(path.join(home, '.kube', 'config'));
+    const [first, ...rest] = files;
+    if (first === undefined) {
+      throw new ConfigError(
+        `${field}.kubeconfig: no kubeconfig: set ${field}.kubeconfig, KUBECONFIG or ~/.kube/config, or run the worker in the cluster (KUBERNETES_SERVICE_HOST)`,
+        `${field}.kubeconfig`,
+      );
+    }
+    kc.loadFromFile(first);
+    for (const file of rest) {
+      const more = new k8s.KubeConfig();
+      more.loadFromFile(file);
+      kc.mergeConfig(more);
+    }
+  }
+
   private async build(connection: KubeConnection, field: string): Promise<KubeClients> {
     const k8s = await loadClientNode();
     const kc = new k8s.KubeConfig();
     try {
       if (connection.kubeconfig !== undefined) kc.loadFromFile(connection.kubeconfig);
       else if (this.deps.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-      else kc.loadFromDefault();
+      else this.loadDefault(k8s, kc, field);
     } catch (err) {
+      if (err instanceof ConfigError) throw err;
       const where = connection.kubeconfig !== undefined ? `kubeconfig ${connection.kubeconfig}` : 'the default kubeconfig';
       throw new ConfigError(`${field}.kubeconfig: cannot load ${where}: ${err instanceof Error ? err.message : String(err)}`, `${field}.kubeconfig`, {
         cause: err,

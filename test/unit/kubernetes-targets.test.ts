@@ -214,6 +214,10 @@ describe('kubernetes client configuration', () => {
         assert.equal(err.message, 'traffic.context: no context "prod" in the kubeconfig (it has: staging)');
         return true;
       });
+      // Neither KUBECONFIG nor ~/.kube/config nor a pod: refused, never client-node's http://localhost:8080.
+      await assert.rejects(new KubeClientFactory({ env: { HOME: dir } }).clientsFor({}, 'platform'), /^ConfigError: platform\.kubeconfig: no kubeconfig: set platform\.kubeconfig, KUBECONFIG or ~\/\.kube\/config/);
+      const viaEnv = await new KubeClientFactory({ env: { KUBECONFIG: file, HOME: dir } }).clientsFor({}, 'platform');
+      assert.equal(viaEnv.server, 'https://127.0.0.1:1', 'KUBECONFIG from the worker env');
       await assert.rejects(factory.clientsFor({ kubeconfig: path.join(dir, 'missing') }, 'platform'), (err: unknown) => {
         assert.ok(err instanceof ConfigError);
         assert.equal(err.field, 'platform.kubeconfig');
