@@ -18,7 +18,13 @@ const stale = !existsSync(installed) || (existsSync(lock) && statSync(lock).mtim
 if (stale) {
   process.stderr.write('node_modules is missing or older than package-lock.json: running npm ci\n');
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const result = spawnSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  // A registry hiccup on a fresh machine should not fail the whole run: three attempts.
+  let result;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    result = spawnSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+    if (result.status === 0) break;
+    if (attempt < 3) process.stderr.write(`npm ci failed (attempt ${attempt} of 3); retrying\n`);
+  }
   if (result.status !== 0) {
     process.stderr.write('npm ci failed; install the dependencies with `npm ci` and try again\n');
     process.exit(result.status ?? 1);

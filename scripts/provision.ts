@@ -299,13 +299,33 @@ function older(version: readonly [number, number], than: readonly [number, numbe
   return version[0] < than[0] || (version[0] === than[0] && version[1] < than[1]);
 }
 
-async function buildCli(r: Resolved): Promise<string> {
-  const go = await findOnPath('go', r.env.PATH);
-  if (!go) throw new Error('`go` is not on PATH');
-  const version = parseGoVersion((await run(go, ['version'], { env: r.env })).stdout);
-  if (!version || older(version, MIN_GO_VERSION)) {
-    throw new Error(`Go >= ${MIN_GO_VERSION.join('.')} is required, found ${version ? version.join('.') : 'unknown version'}`);
+/**
+ * Where Debian's backported Go and the upstream tarball put `go` (scripts/system-deps.mjs installs
+ * the first); `PHOENIX_EXTRA_GO_DIRS` (colon-separated, may be empty) replaces the list.
+ */
+const DEFAULT_EXTRA_GO_DIRS = ['/usr/lib/go-1.23/bin', '/usr/local/go/bin'];
+
+/**
+ * The first `go` at least {@link MIN_GO_VERSION} on PATH, else in the extra Go dirs (Debian 12's
+ * own Go on PATH is 1.19; the backported one is not on PATH).
+ * @throws Error naming the version found when every `go` is older, or that there is none.
+ */
+export async function findGo(env: NodeJS.ProcessEnv): Promise<{ go: string; version: readonly [number, number] }> {
+  const extra = env.PHOENIX_EXTRA_GO_DIRS !== undefined ? env.PHOENIX_EXTRA_GO_DIRS.split(':') : DEFAULT_EXTRA_GO_DIRS;
+  let oldest: readonly [number, number] | undefined;
+  for (const dir of [...(env.PATH ?? '').split(path.delimiter), ...extra]) {
+    const go = dir ? await findOnPath('go', dir) : undefined;
+    if (!go) continue;
+    const version = parseGoVersion((await run(go, ['version'], { env }).catch(() => ({ stdout: '' }))).stdout);
+    if (version && !older(version, MIN_GO_VERSION)) return { go, version };
+    oldest ??= version;
   }
+  if (oldest) throw new Error(`Go >= ${MIN_GO_VERSION.join('.')} is required, found ${oldest.join('.')}`);
+  throw new Error(`\`go\` is not on PATH (nor in ${extra.join(', ') || 'any extra dir'})`);
+}
+
+async function buildCli(r: Resolved): Promise<string> {
+  const { go, version } = await findGo(r.env);
   const goEnv: NodeJS.ProcessEnv = { GOFLAGS: [nonEmpty(r.env.GOFLAGS), '-modcacherw'].filter(Boolean).join(' ') };
   // Distro and official Go ship GOTOOLCHAIN=local in go.env, which would refuse the CLI's `go 1.25.0` line.
   if (older(version, CLI_GO_VERSION) && !nonEmpty(r.env.GOTOOLCHAIN)) goEnv.GOTOOLCHAIN = 'auto';

@@ -140,6 +140,9 @@ describe('HAProxy runtime API over a unix socket', () => {
         { name: 'stable', address: `127.0.0.1:${a.port}`, weight: 100 },
         { name: 'canary', address: `127.0.0.1:${a.port}`, weight: 0 },
       ],
+    }).catch(async (err: unknown) => {
+      await a.stop();
+      throw err;
     });
     try {
       const router = new HaproxyRouter({ runtimeApi: haproxy.runtimeApi, backend: 'app', stableServer: 'stable', canaryServer: 'canary' });

@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   ensureTemporalCli,
+  findGo,
   ensureTestServer,
   findOnPath,
   parseGoVersion,
@@ -42,7 +43,8 @@ async function script(file: string, body: string, mode = 0o755): Promise<string>
 
 /** Options that never touch the network nor a real toolchain unless a test opts in. */
 function offline(cacheDir: string, env: NodeJS.ProcessEnv, extra: ProvisionOptions = {}): ProvisionOptions {
-  return { cacheDir, env, sdkDownload: false, build: false, log: () => {}, ...extra };
+  // The real Go in the extra Go dirs (/usr/local/go/bin) must not stand in for a test's fake one.
+  return { cacheDir, env: { PHOENIX_EXTRA_GO_DIRS: '', ...env }, sdkDownload: false, build: false, log: () => {}, ...extra };
 }
 
 const SYSTEM_PATH = '/usr/bin:/bin';
@@ -195,6 +197,15 @@ describe('building from a registry (fake toolchains)', () => {
       /Go >= 1\.22 is required, found 1\.19/,
     );
     await assert.rejects(fs.access(go.calls), 'go install never ran');
+  });
+
+  it('finds a recent Go in the extra dirs when the one on PATH is too old (Debian 12 with backports)', async () => {
+    const old = await fakeGo('1.19.4');
+    const backport = await fakeGo('1.23.5');
+    const found = await findGo({ PATH: `${old.bin}:${SYSTEM_PATH}`, PHOENIX_EXTRA_GO_DIRS: backport.bin });
+    assert.equal(found.go, path.join(backport.bin, 'go'));
+    assert.deepEqual(found.version, [1, 23]);
+    await assert.rejects(findGo({ PATH: `${old.bin}:${SYSTEM_PATH}`, PHOENIX_EXTRA_GO_DIRS: '' }), /Go >= 1\.22 is required, found 1\.19/);
   });
 
   it('go-installs the pinned CLI into the cache once, then serves it from the cache', async () => {
