@@ -42,10 +42,21 @@ export class KubernetesPlatform implements CanaryPlatform {
   async deployCanary(call: PlatformCall): Promise<void> {
     const { target, kube } = await this.context(call);
     const image = imageFor(target, call.spec.canary.version);
-    const body =
-      target.mode === 'clone-from-stable'
-        ? cloneManifest(await this.read(kube, call, target, target.stableDeployment, 'platform.stableDeployment'), target, image, call)
-        : await this.twoDeploymentsManifest(kube, call, target, image);
+    let body: object;
+    if (target.mode === 'clone-from-stable') {
+      const stable = await this.read(kube, call, target, target.stableDeployment, 'platform.stableDeployment');
+      if (!(TRACK_LABEL in (stable.spec?.selector?.matchLabels ?? {}))) {
+        // Then the stable selector (and most likely the stable Service) also matches the canary's
+        // pods, and the HTTPRoute weights no longer decide who gets the traffic.
+        call.logger.warn(
+          { deployment: `${target.namespace}/${target.stableDeployment}`, selector: stable.spec?.selector?.matchLabels },
+          `stable Deployment selector lacks ${TRACK_LABEL}: it also selects the canary's pods`,
+        );
+      }
+      body = cloneManifest(stable, target, image, call);
+    } else {
+      body = await this.twoDeploymentsManifest(kube, call, target, image);
+    }
     const applied = await this.apply(kube, call, target, target.canaryDeployment, body);
     call.logger.info(
       { deployment: `${target.namespace}/${target.canaryDeployment}`, image, generation: applied.metadata?.generation, server: kube.server },
