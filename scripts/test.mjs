@@ -103,6 +103,13 @@ if (lint) {
 banner('provision Temporal binaries');
 const provision = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'provision.ts')], { capture: true });
 if (provision.code !== 0) problems.push('provisioning failed (tests needing Temporal will fail too)');
+// The Kubernetes e2e tests need kube-apiserver and etcd: built here (cached by version) so a cold
+// build shows up as provisioning, with its own output, rather than inside a test's timeout.
+if (files.some((f) => path.basename(f).startsWith('kubernetes'))) {
+  banner('provision Kubernetes test binaries');
+  const kube = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'kube-binaries.ts')], { capture: true });
+  if (kube.code !== 0) problems.push('Kubernetes provisioning failed (the Kubernetes tests will fail too)');
+}
 const testEnv = { ...process.env };
 // Hand the resolved paths down so every test process uses the same binaries without searching again.
 for (const [label, variable] of [['temporal CLI:', 'TEMPORAL_CLI_PATH'], ['time-skipping server:', 'TEMPORAL_TEST_SERVER_PATH']]) {
