@@ -11,12 +11,12 @@
  * baseline). HAProxy's counters are cumulative, so nothing is lost but the crash's own seconds.
  */
 import { Context } from '@temporalio/activity';
-import type { TrafficTarget } from '../rollout-spec/types';
 import { enabledFastGuard } from '../rollout-spec/fast-guard';
 import { ConfigError } from './errors';
 import { GuardWindow, parseShowStatCounters, sumServerCounters, type GuardSample, type GuardVerdict } from './fast-guard-window';
 import type { PlatformCall } from './platform';
 import { delay } from './platform/poll-health';
+import { poolMembers, poolSelector } from './traffic/haproxy-pools';
 import { parseRuntimeApiAddress, runRuntimeApiCommand } from './traffic/haproxy-runtime-api';
 import type { GuardCanaryResult } from './types';
 
@@ -36,33 +36,6 @@ export interface GuardDeps {
   resumeFrom?: unknown;
 }
 
-/** How the canary servers are named in the spec: one server, a list, or a name prefix. */
-type CanarySelector = { names: string[] } | { prefix: string };
-
-/**
- * The canary servers of an HAProxy traffic target. Read structurally: `canaryServers` (a pool, by
- * names or `{prefix}`) arrives with the instance-pool work, and this works with or without it.
- */
-export function canarySelector(traffic: TrafficTarget): CanarySelector {
-  const t = traffic as { kind: string; canaryServer?: unknown; canaryServers?: unknown };
-  if (t.kind !== 'haproxy') {
-    throw new ConfigError(`fastGuard needs traffic.kind: haproxy, got ${JSON.stringify(t.kind)}`, 'traffic.kind');
-  }
-  if (typeof t.canaryServer === 'string') return { names: [t.canaryServer] };
-  const pool = t.canaryServers;
-  if (Array.isArray(pool) && pool.length > 0 && pool.every((n) => typeof n === 'string')) return { names: pool };
-  if (pool && typeof pool === 'object' && typeof (pool as { prefix?: unknown }).prefix === 'string') {
-    return { prefix: (pool as { prefix: string }).prefix };
-  }
-  throw new ConfigError('traffic.canaryServer (or traffic.canaryServers) must name the canary server(s)', 'traffic.canaryServer');
-}
-
-/** The member names a selector picks among the servers HAProxy reports. */
-function members(selector: CanarySelector, reported: Iterable<string>): string[] {
-  if ('names' in selector) return selector.names;
-  return [...reported].filter((name) => name.startsWith(selector.prefix)).sort();
-}
-
 /** Runs the guard loop for one activity attempt. */
 export async function guardCanaryLoop(call: PlatformCall, deps: GuardDeps = {}): Promise<GuardCanaryResult> {
   const guard = enabledFastGuard(call.spec);
@@ -70,7 +43,8 @@ export async function guardCanaryLoop(call: PlatformCall, deps: GuardDeps = {}):
   const { traffic } = call.spec;
   if (traffic.kind !== 'haproxy') throw new ConfigError(`fastGuard needs traffic.kind: haproxy, got ${JSON.stringify(traffic.kind)}`, 'traffic.kind');
   const now = deps.now ?? Date.now;
-  const selector = canarySelector(traffic);
+  // One canary server, or a pool (names or a prefix): the guard sums the members' counters.
+  const selector = poolSelector(traffic, 'canary');
   const address = parseRuntimeApiAddress(traffic.runtimeApi);
   const command = `show stat ${traffic.backend} 4 -1`;
   const sampleTimeoutMs = deps.sampleTimeoutMs ?? 1_000;
@@ -91,10 +65,7 @@ export async function guardCanaryLoop(call: PlatformCall, deps: GuardDeps = {}):
     }
     const answer = await runRuntimeApiCommand(address, command, { timeoutMs: sampleTimeoutMs, signal: call.signal });
     const counters = parseShowStatCounters(command, traffic.backend, answer);
-    const names = members(selector, counters.keys());
-    if (names.length === 0) {
-      throw new ConfigError(`no server of backend ${traffic.backend} matches the canary pool prefix`, 'traffic.canaryServers');
-    }
+    const names = poolMembers(selector, counters.keys(), traffic.backend);
     if (names.join(',') !== servers.join(',')) {
       // A pool that changed members has a different sum: the old samples are not comparable.
       if (servers.length > 0) call.logger.info({ from: servers, to: names }, 'canary pool changed: guard window restarted');

@@ -279,6 +279,36 @@ describe('guardCanaryLoop against a real HAProxy', () => {
     });
   });
 
+  it('sums the counters of every member of a canary pool given by prefix', async () => {
+    const members = await Promise.all([1, 2].map((i) => startHttpServer(`canary-${i}`, (_req, res) => res.writeHead(i === 1 ? 500 : 200).end())));
+    const pool = await startHaproxy({
+      servers: [
+        { name: 'stable', address: `127.0.0.1:${stable.port}`, weight: 0 },
+        ...members.map((m, i) => ({ name: `canary-${i + 1}`, address: `127.0.0.1:${m.port}`, weight: 50 })),
+      ],
+    });
+    try {
+      const spec = rolloutSpec({
+        traffic: { kind: 'haproxy', runtimeApi: pool.runtimeApi, backend: 'app', stableServer: 'stable', canaryServers: { prefix: 'canary-' } },
+        fastGuard: { enabled: true, interval: '100ms', window: '2s', maxErrorRate: '40%', minRequests: 20 },
+      });
+      const beats: GuardHeartbeat[] = [];
+      const guard = guardCanaryLoop(callFor(spec, new AbortController().signal, beats), { resumeFrom: null });
+      let settled = false;
+      void guard.finally(() => (settled = true));
+      const started = Date.now();
+      while (!settled && Date.now() - started < 10_000) for (let i = 0; i < 5; i++) await (await fetch(pool.url)).text();
+      const result = await guard;
+      // Half of the pool's responses fail (one member of two): the sum, not either member alone.
+      assert.equal(result.breached, true, result.detail);
+      assert.ok((result.errorRate ?? 0) > 0.3 && (result.errorRate ?? 1) < 0.7, result.detail);
+      assert.deepEqual(beats.at(-1)?.servers, ['canary-1', 'canary-2']);
+    } finally {
+      await pool.stop();
+      await Promise.all(members.map((m) => m.stop()));
+    }
+  });
+
   it('reads the command HAProxy 2.6 really answers', async () => {
     const answer = await runRuntimeApiCommand(parseRuntimeApiAddress(haproxy.runtimeApi), 'show stat app 4 -1');
     const servers = parseShowStatCounters('show stat app 4 -1', 'app', answer);
