@@ -188,7 +188,7 @@ export interface FastGuardStatus {
   running: boolean;
   /** Guard attempts started (a new one after each failure, deadline or return to traffic). */
   starts: number;
-  /** Failed guard attempts in a row (HAProxy unreachable); 0 while it works. */
+  /** Failed guard attempts in a row (HAProxy unreachable); back to 0 when an attempt ends well (a breach or its 30-minute turn). */
   failures: number;
   /** Why the latest attempt failed, while `failures` > 0. */
   lastError: string | null;

@@ -78,6 +78,11 @@ async function supervise(r: Rollout, acts: RolloutActivityProfiles, guard: FastG
       r.guard = status({ ...g, running: false, failures: 0, lastError: null, lastResult: result.detail });
       if (result.breached) {
         const reason = breachReason(guard, result);
+        if (r.data.promotionStarted || r.ended) {
+          // The answer crossed the point of no return (the stable slot is being replaced): as an abort would be, it is refused.
+          log.warn('fast guard breach after promotion started: not acted on', { reason });
+          break;
+        }
         log.warn('fast guard breached: immediate rollback', { reason });
         r.startRollback('immediate_rollback', reason, 'rolled_back');
         // Wakes the hold loop at once rather than at its next tick.
