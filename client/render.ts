@@ -60,6 +60,15 @@ export function formatTargets(targets: TargetSource | null | undefined): string 
   );
 }
 
+/** The fast guard's line of a status; '' for rollouts without the guard. */
+export function formatFastGuard(guard: RolloutStatus['fastGuard']): string {
+  if (!guard) return '';
+  const state = guard.running ? 'sampling HAProxy' : 'not sampling';
+  const failing = guard.failures > 0 ? `; ${guard.failures} failed attempt(s) in a row: ${guard.lastError ?? '?'}` : '';
+  const last = guard.lastResult ? `; last: ${guard.lastResult}` : '';
+  return `fast guard: ${state} (${guard.starts} start(s))${failing}${last}`;
+}
+
 /** Multi-line human view of a status, as printed by `phoenix status` and `phoenix watch`. */
 export function formatStatus(status: RolloutStatus): string[] {
   const lines = [
@@ -77,6 +86,8 @@ export function formatStatus(status: RolloutStatus): string[] {
   // A status from a workflow older than the contract has neither field.
   const stuckReason = status.stuckReason as string | null | undefined;
   if (stuckReason) lines.push(`stuck: ${stuckReason}`);
+  const guard = formatFastGuard(status.fastGuard);
+  if (guard) lines.push(guard);
   if (status.checks.length > 0) {
     lines.push('checks:');
     for (const check of status.checks) lines.push(`  ${formatCheck(check)}`);

@@ -9,6 +9,7 @@ import { GuardWindow, parseShowStatCounters, sumServerCounters } from '../../act
 import { guardCanaryLoop, type GuardHeartbeat } from '../../activities/fast-guard';
 import type { PlatformCall } from '../../activities/platform';
 import { runRuntimeApiCommand, parseRuntimeApiAddress } from '../../activities/traffic/haproxy-runtime-api';
+import { formatFastGuard } from '../../client/render';
 import { parseRolloutSpec } from '../../rollout-spec';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import { startHaproxy, type HaproxyHandle } from '../helpers/haproxy';
@@ -79,6 +80,20 @@ describe('spec: fastGuard', () => {
     const paths = r.issues.map((i) => i.path).sort();
     assert.deepEqual(paths, ['fastGuard.interval', 'fastGuard.maxErrorRate', 'fastGuard.minRequests', 'fastGuard.window']);
     assert.ok(!parse({ fastGuard: { interval: '300ms' } }).success);
+  });
+});
+
+describe('phoenix status: the fast guard line', () => {
+  it('says whether it samples, how often it failed and why; nothing without a guard', () => {
+    assert.equal(formatFastGuard(undefined), '');
+    assert.equal(
+      formatFastGuard({ running: true, starts: 1, failures: 0, lastError: null, lastResult: null, at: '' }),
+      'fast guard: sampling HAProxy (1 start(s))',
+    );
+    assert.equal(
+      formatFastGuard({ running: false, starts: 4, failures: 2, lastError: 'guardCanary failed: unreachable', lastResult: null, at: '' }),
+      'fast guard: not sampling (4 start(s)); 2 failed attempt(s) in a row: guardCanary failed: unreachable',
+    );
   });
 });
 
