@@ -11,10 +11,11 @@
  *
  * Run as a script (`tsx scripts/kube-binaries.ts`) it ensures all three and prints their paths.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { withLock } from './file-lock';
+import { ProvisionError } from './provision';
+import { runCommand } from './run-command';
 
 /**
  * Pinned kube-apiserver version. Checked through proxy.golang.org on 2026-12-01: v1.36.3 and
@@ -29,14 +30,8 @@ export const GATEWAY_API_VERSION = 'v1.2.1';
 export const REPO_ROOT = path.resolve(__dirname, '..');
 
 /** Thrown when a Kubernetes test binary can be neither found nor built; the message says what to do. */
-export class KubeProvisionError extends Error {
+export class KubeProvisionError extends ProvisionError {
   override readonly name = 'KubeProvisionError';
-  /** The env variable at fault, when the failure is a bad explicit path. */
-  readonly variable: string | undefined;
-  constructor(message: string, variable?: string) {
-    super(message);
-    this.variable = variable;
-  }
 }
 
 /** Where and how to look; every field has a default, tests override them. */
@@ -352,33 +347,7 @@ function lastLines(text: string, count = 15): string {
   return text.trim().split('\n').slice(-count).join('\n');
 }
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-50_000)));
-    const timer = setTimeout(() => {
-      stderr += `\ntimed out after ${options.timeoutMs}ms`;
-      child.kill('SIGKILL');
-    }, options.timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = runCommand;
 
 async function main(): Promise<void> {
   const started = Date.now();

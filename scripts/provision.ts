@@ -18,6 +18,7 @@ import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { withLock } from './file-lock';
+import { runCommand } from './run-command';
 
 /** Pinned CLI version: later tags carry a `replace` directive that `go install pkg@version` refuses. */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
@@ -41,7 +42,7 @@ const LOOPBACK_JAR = 'phoenix-loopback.jar';
 
 /** Thrown when a Temporal binary can be neither found nor built; the message says what to install. */
 export class ProvisionError extends Error {
-  override readonly name = 'ProvisionError';
+  override readonly name: string = 'ProvisionError';
   /** The env variable at fault, when the failure is a bad explicit path. */
   readonly variable: string | undefined;
   constructor(message: string, variable?: string) {
@@ -628,55 +629,7 @@ function lastLines(text: string, count = 15): string {
 // ---------------------------------------------------------------------------------------------
 // process and lock helpers
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(
-  command: string,
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; onOutput?: (line: string) => void },
-): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const relay = (chunk: Buffer): void => {
-      if (!options.onOutput) return;
-      // Maven prints colour resets even in batch mode; drop them so only real messages are relayed.
-      for (const raw of chunk.toString().split('\n')) {
-        // eslint-disable-next-line no-control-regex -- ANSI colour codes start with ESC; matching it is the point
-        const line = raw.replace(/\x1b\[[0-9;]*m/g, '').trim();
-        if (line) options.onOutput(line);
-      }
-    };
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      relay(chunk);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      relay(chunk);
-    });
-    const timer =
-      options.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            stderr += `\ntimed out after ${options.timeoutMs}ms`;
-            child.kill('SIGKILL');
-          }, options.timeoutMs);
-    child.on('error', (err) => {
-      if (timer) clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      if (timer) clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = runCommand;
 
 async function main(): Promise<void> {
   const started = Date.now();

@@ -19,11 +19,11 @@
  *
  * Env: PHOENIX_PYTHON (interpreter to build the venv with, default `python3`), PHOENIX_CACHE_DIR.
  */
-import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { withLock } from './file-lock';
+import { runCommand, type RunResult } from './run-command';
 
 /** Pinned schemathesis release; the flags used below are those of its `st run --help`. */
 export const SCHEMATHESIS_VERSION = '4.32.5';
@@ -563,43 +563,7 @@ function truncate(text: string, max = 300): string {
 // ---------------------------------------------------------------------------------------------
 // process and lock helpers
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-/** Runs a command, keeping the last 256 KiB of each stream; SIGTERM, then SIGKILL, after `timeoutMs`. */
-function run(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number }): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout = (stdout + chunk.toString()).slice(-262_144);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-262_144);
-    });
-    let killer: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGTERM');
-      killer = setTimeout(() => child.kill('SIGKILL'), 3_000);
-    }, options.timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (killer) clearTimeout(killer);
-      resolve({ code, stdout, stderr, timedOut });
-    });
-  });
-}
+const run = runCommand;
 
 async function executable(file: string): Promise<boolean> {
   try {
