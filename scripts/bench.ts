@@ -6,8 +6,9 @@
  *
  * The bench runs its own stack (default `.stack-bench/`, every default port + 20000) so it never
  * touches a demo stack. Each run starts a rollout, waits until the canary serves traffic in phase
- * 1, injects a 5% error fault on it and times fault → canary weight 0 as read back from HAProxy.
- * It does so `--runs` times with the HAProxy fast guard off (Prometheus analysis only) and as many
+ * 1, injects an error fault on it and times fault → canary weight 0 as read back from HAProxy.
+ * Two faults: a subtle one (5% of the canary's requests fail) and a hard one (50% fail). For each
+ * it does `--runs` runs with the HAProxy fast guard off (Prometheus analysis only) and as many
  * with it on (`fastGuard.enabled`), alternating, and compares the two. The stack is stopped at the
  * end unless --keep. `--json` prints one JSON object on the last line.
  */
@@ -25,8 +26,20 @@ import { connectToStack, renderSpecForStack } from './stack-rollouts';
 /** Added to every default port so the bench stack runs beside a demo stack. */
 export const BENCH_PORT_OFFSET = 20_000;
 
-/** The fault of every run: 5% of the canary's requests fail. */
-export const BENCH_FAULT = { errorRate: 0.05 } as const;
+/**
+ * The faults measured: a subtle one near the trigger level, where the time to the first failing
+ * response dominates at a 5% canary (about 0.5 errors/s at 200 req/s), and a hard one (a broken
+ * release), where the sensors' own delay shows.
+ */
+export const BENCH_FAULTS = [
+  { name: '5% errors', fault: { errorRate: 0.05 } },
+  { name: '50% errors', fault: { errorRate: 0.5 } },
+] as const;
+
+/** The first fault, under its earlier name (reports keep its figures at the top level). */
+export const BENCH_FAULT = BENCH_FAULTS[0].fault;
+
+type FaultName = (typeof BENCH_FAULTS)[number]['name'];
 
 /**
  * The bench spec: the demo spec with the analysis tuned for fast detection. Nothing is weakened:
@@ -115,7 +128,8 @@ async function main(flags: Flags): Promise<void> {
   log(`bench stack in ${config.dir} (load ${config.loadRate} req/s)`);
   const endpoints = await stackUp(config, process.env, (line) => log(`  ${line}`));
   const client = await connectToStack(endpoints);
-  const runsByMode = new Map<ModeName, FaultRun[]>(BENCH_MODES.map((m) => [m.name, []]));
+  const runsBy = new Map<string, FaultRun[]>();
+  const key = (fault: FaultName, mode: ModeName): string => `${fault} / ${mode}`;
   const specs = new Map<ModeName, RolloutSpec>();
   const failures: string[] = [];
   let spec: RolloutSpec;
@@ -128,27 +142,30 @@ async function main(flags: Flags): Promise<void> {
     spec = specs.get('guard off') as RolloutSpec;
     await ensureNoRollout(client, spec.service);
     // Alternating, so a slow stretch of the machine hits both modes alike.
-    for (let i = 1; i <= flags.runs; i++) {
-      for (const mode of BENCH_MODES) {
-        const label = `${mode.name} run ${i}/${flags.runs}`;
-        try {
-          const run = await measureFaultToStable(client, endpoints, specs.get(mode.name) as RolloutSpec, BENCH_FAULT);
-          runsByMode.get(mode.name)?.push(run);
-          log(
-            `${label}: fault → stable ${run.faultToStableMs} ms (first canary 5xx after ${run.faultToFirstErrorMs ?? '?'} ms; ` +
-              `recorded in the timeline after ~${run.faultToRecordedMs ?? '?'} ms; ${run.outcome}: ${run.reason})`,
-          );
-          if (run.outcome !== 'rolled_back') failures.push(`${label}: outcome ${run.outcome} (${run.reason})`);
-          if (mode.name === 'guard on' && !run.reason.startsWith('fast guard')) {
-            log(`${label}: rolled back by the Prometheus analysis, not the guard`);
+    for (const { name: faultName, fault } of BENCH_FAULTS) {
+      for (let i = 1; i <= flags.runs; i++) {
+        for (const mode of BENCH_MODES) {
+          const label = `${faultName}, ${mode.name} run ${i}/${flags.runs}`;
+          try {
+            const run = await measureFaultToStable(client, endpoints, specs.get(mode.name) as RolloutSpec, fault);
+            runsBy.set(key(faultName, mode.name), [...(runsBy.get(key(faultName, mode.name)) ?? []), run]);
+            log(
+              `${label}: fault → stable ${run.faultToStableMs} ms (first canary 5xx after ${run.faultToFirstErrorMs ?? '?'} ms; ` +
+                `recorded in the timeline after ~${run.faultToRecordedMs ?? '?'} ms; ${run.outcome}: ${run.reason})`,
+            );
+            if (run.outcome !== 'rolled_back') failures.push(`${label}: outcome ${run.outcome} (${run.reason})`);
+            if (mode.name === 'guard on' && !run.reason.startsWith('fast guard')) {
+              log(`${label}: rolled back by the Prometheus analysis, not the guard`);
+            }
+          } catch (err) {
+            failures.push(`${label}: ${describeCause(err)}`);
+            log(`${label}: FAILED: ${describeCause(err)}`);
+            await ensureNoRollout(client, spec.service).catch(() => undefined);
           }
-        } catch (err) {
-          failures.push(`${label}: ${describeCause(err)}`);
-          log(`${label}: FAILED: ${describeCause(err)}`);
-          await ensureNoRollout(client, spec.service).catch(() => undefined);
         }
       }
     }
+    const runsByMode = new Map<ModeName, FaultRun[]>(BENCH_MODES.map((m) => [m.name, runsBy.get(key(BENCH_FAULTS[0].name, m.name)) ?? []]));
     const runs = runsByMode.get('guard off') ?? [];
     if (flags.history) {
       log('default plan on the time-skipping test server (activity doubles) ...');
@@ -159,12 +176,26 @@ async function main(flags: Flags): Promise<void> {
     const modes = Object.fromEntries(
       BENCH_MODES.map((m) => [m.name, modeReport(runsByMode.get(m.name) ?? [], specs.get(m.name)?.fastGuard ?? null)]),
     ) as Record<ModeName, ModeReport>;
-    const off = modes['guard off'].faultToStableMs;
-    const on = modes['guard on'].faultToStableMs;
+    const speedup = (m: Record<ModeName, ModeReport>): number | null => {
+      const off = m['guard off'].faultToStableMs;
+      const on = m['guard on'].faultToStableMs;
+      return off && on && on.median > 0 ? Math.round((off.median / on.median) * 100) / 100 : null;
+    };
+    const byFault = Object.fromEntries(
+      BENCH_FAULTS.map(({ name, fault }) => {
+        const m = Object.fromEntries(
+          BENCH_MODES.map((mode) => [mode.name, modeReport(runsBy.get(key(name, mode.name)) ?? [], specs.get(mode.name)?.fastGuard ?? null)]),
+        ) as Record<ModeName, ModeReport>;
+        return [name, { fault, modes: m, guardSpeedup: speedup(m) }];
+      }),
+    );
     const report = {
+      /** Per fault: each mode's figures and the guard's speed-up. */
+      byFault,
+      // The first fault's figures, under the names earlier bench reports used.
       modes,
       /** Median fault → 0% without the guard over the median with it. */
-      guardSpeedup: off && on && on.median > 0 ? Math.round((off.median / on.median) * 100) / 100 : null,
+      guardSpeedup: speedup(modes),
       // The guard-off figures, under the names earlier bench reports used.
       faultToStableMs: times.length ? { median: median(times), max: Math.max(...times), min: Math.min(...times), runs: times.length } : null,
       runsRequested: flags.runs,
@@ -187,17 +218,25 @@ async function main(flags: Flags): Promise<void> {
     } else {
       const row = (k: string, v: string): void => log(`  ${k.padEnd(30)} ${v}`);
       log('');
-      log('fault → stable (5% errors on the canary → HAProxy canary weight 0)');
+      log('fault → stable (error fault on the canary → HAProxy canary weight 0)');
       log('');
-      log('| mode | runs | median fault → 0% | max fault → 0% | median fault → first canary 5xx |');
-      log('| --- | --- | --- | --- | --- |');
-      for (const m of BENCH_MODES) {
-        const r = modes[m.name];
-        const ms = (v: number | undefined): string => (v === undefined ? '-' : `${v} ms`);
-        log(`| ${m.name} | ${r.faultToStableMs?.runs ?? 0} of ${flags.runs} | ${ms(r.faultToStableMs?.median)} | ${ms(r.faultToStableMs?.max)} | ${ms(r.faultToFirstErrorMs?.median)} |`);
+      log('| fault | mode | runs | median fault → 0% | max fault → 0% | median fault → first canary 5xx |');
+      log('| --- | --- | --- | --- | --- | --- |');
+      const ms = (v: number | undefined): string => (v === undefined ? '-' : `${v} ms`);
+      for (const { name } of BENCH_FAULTS) {
+        for (const m of BENCH_MODES) {
+          const r = (byFault[name] as { modes: Record<ModeName, ModeReport> }).modes[m.name];
+          log(
+            `| ${name} | ${m.name} | ${r.faultToStableMs?.runs ?? 0} of ${flags.runs} | ${ms(r.faultToStableMs?.median)} | ` +
+              `${ms(r.faultToStableMs?.max)} | ${ms(r.faultToFirstErrorMs?.median)} |`,
+          );
+        }
       }
       log('');
-      row('speed-up (median off / on)', report.guardSpeedup === null ? '-' : `${report.guardSpeedup}×`);
+      for (const { name } of BENCH_FAULTS) {
+        const up = (byFault[name] as { guardSpeedup: number | null }).guardSpeedup;
+        row(`speed-up, ${name} (off / on)`, up === null ? '-' : `${up}×`);
+      }
       const guard = modes['guard on'].fastGuard;
       if (guard) {
         row('fast guard', `every ${guard.intervalMs} ms, ${guard.windowMs} ms window, ≥ ${guard.maxErrorRate * 100}% of ≥ ${guard.minRequests} requests`);

@@ -36,6 +36,8 @@ export class BenchRunError extends Error {
 }
 
 const POLL_MS = 20;
+/** Canary requests served before the fault is injected: about 3 s at a 5% canary of 200 req/s. */
+const SETTLED_REQUESTS = 30;
 
 async function canaryStats(endpoints: StackEndpoints): Promise<{ total: number; errors: number }> {
   // /admin requires the stack's admin token (the instance answers 401 without it).
@@ -85,10 +87,12 @@ export async function measureFaultToStable(
     if ((ENDED_STATES as readonly string[]).includes(s.state)) throw new BenchRunError(`rollout ended (${s.state}: ${s.rollbackReason ?? ''}) before the canary took traffic`);
     return s.weight > 0 && s.phase === firstPhase && (await haproxyCanaryWeight(endpoints)) > 0 ? s : undefined;
   });
-  // Traffic really reaches the canary (HAProxy marks it up after its first health check).
-  const served = await until('canary serving requests', 30_000, async () => {
+  // Traffic really reaches the canary (HAProxy marks it up after its first health check), and has
+  // for a few seconds: the fault appears mid-phase, when the sensors' windows hold data, as they
+  // do for every fault but one in the first second of a phase.
+  const served = await until(`canary served ${SETTLED_REQUESTS} requests`, 30_000, async () => {
     const n = await canaryServed(endpoints);
-    return n > 0 ? n : undefined;
+    return n >= SETTLED_REQUESTS ? n : undefined;
   });
 
   const errorsBefore = (await canaryStats(endpoints)).errors;
