@@ -51,7 +51,7 @@ program
   .option(
     '--replicas <n>',
     'instances per version, N or STABLE,CANARY, e.g. 3,2: pools behind HAProxy (env PHOENIX_STACK_REPLICAS, default 1; ' +
-      'instance i listens on the stable/canary port + i, so give ports with room, e.g. {"canary":8091})',
+      'instance i listens on the stable/canary port + i; the canary pool follows the stable one unless --ports names it)',
   )
   .option('--no-worker', 'do not start the Phoenix worker')
   .option('--no-load', 'do not start the load generator')

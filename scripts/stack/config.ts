@@ -99,13 +99,16 @@ export function resolveStackConfig(flags: StackFlags, env: NodeJS.ProcessEnv): S
   const override = flags.ports
     ? parsePorts(flags.ports, '--ports')
     : parsePorts(env.PHOENIX_STACK_PORTS, 'PHOENIX_STACK_PORTS');
+  const replicas = parseReplicas(flags.replicas ?? env.PHOENIX_STACK_REPLICAS ?? '1');
   const ports: StackPorts = { ...DEFAULT_PORTS, ...override };
+  // A stable pool on the default ports would run into the default canary port: the canary pool
+  // then starts right after the stable one (8081-8083 stable, 8084-... canary), unless given.
+  if (override.canary === undefined && replicas.stable > 1) ports.canary = ports.stable + replicas.stable;
   const clash = findClash(ports);
   if (clash) throw new StackConfigError(`ports: ${clash[0]} and ${clash[1]} both use port ${ports[clash[0]]}`);
   const rateText = flags.loadRate ?? env.LOAD_RATE ?? '50';
   const loadRate = Number(rateText);
   if (!(loadRate > 0)) throw new StackConfigError(`--load-rate (env LOAD_RATE): must be a positive number, got "${rateText}"`);
-  const replicas = parseReplicas(flags.replicas ?? env.PHOENIX_STACK_REPLICAS ?? '1');
   const taken = new Map(Object.entries(ports).map(([name, value]) => [value, name]));
   for (const slot of ['stable', 'canary'] as const) {
     for (let i = 1; i < replicas[slot]; i++) {

@@ -107,7 +107,9 @@ test('pools: --replicas 3,2 gives servers stable-1..3 and canary-1..2 on consecu
   assert.ok(r.success, JSON.stringify(!r.success && r.issues));
   assert.deepEqual(r.spec.traffic.kind === 'haproxy' && [r.spec.traffic.stableServers, r.spec.traffic.canaryServers], [{ prefix: 'stable-' }, { prefix: 'canary-' }]);
   assert.deepEqual(r.spec.platform.kind === 'process' && r.spec.platform.replicas, { stable: 3, canary: 2 });
-  // The default canary port 8082 lies inside the stable pool's 8081-8083.
-  assert.throws(() => resolveStackConfig({ dir, replicas: '3,2' }, {}), /stable instance 2 would use port 8082, which canary uses/);
+  // Without a canary port, the canary pool starts after the stable pool's 8081-8083.
+  assert.equal(resolveStackConfig({ dir, replicas: '3,2' }, {}).ports.canary, 8084);
+  // A canary port inside the stable pool's range is refused, naming the port.
+  assert.throws(() => resolveStackConfig({ dir, replicas: '3,2', ports: '{"canary": 8082}' }, {}), /stable instance 2 would use port 8082, which canary uses/);
   assert.throws(() => resolveStackConfig({ dir, replicas: '0' }, {}), /--replicas .*got "0"/);
 });
