@@ -133,23 +133,31 @@ const passEnv = z
 const explicitEnv = (description: string) =>
   z.record(z.string().regex(ENV_NAME, 'must be an environment variable name'), z.string()).optional().describe(description);
 
-const processPlatform = strict({
-  kind: z.literal('process').describe('Selects this variant.'),
-  command: argv('Command line starting one instance; `{{version}}` and `{{port}}` are substituted.').superRefine(
-    (args, ctx) => {
-      for (const [i, arg] of args.entries()) {
-        for (const m of arg.matchAll(/\{\{\s*([^{}]*?)\s*\}\}/g)) {
-          if (m[1] !== 'version' && m[1] !== 'port') {
-            ctx.addIssue({
-              code: 'custom',
-              path: [i],
-              message: `unknown placeholder "{{${m[1]}}}"; valid placeholders: {{version}}, {{port}}`,
-            });
-          }
+/**
+ * A command line whose arguments may carry `{{name}}` placeholders, only the given ones: anything
+ * else in double braces would reach the command verbatim (or fail at run time), so it is refused.
+ */
+const templatedArgv = (description: string, placeholders: readonly string[]) =>
+  argv(description).superRefine((args, ctx) => {
+    for (const [i, arg] of args.entries()) {
+      for (const m of arg.matchAll(/\{\{\s*([^{}]*?)\s*\}\}/g)) {
+        if (!placeholders.includes(m[1] as string)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i],
+            message: `unknown placeholder "{{${m[1]}}}"; valid placeholders: ${placeholders.map((p) => `{{${p}}}`).join(', ')}`,
+          });
         }
       }
-    },
-  ),
+    }
+  });
+
+/** What the command platform substitutes in its command lines (activities/platform/command-platform.ts). */
+const COMMAND_PLACEHOLDERS = ['service', 'version', 'canaryVersion', 'stableVersion', 'rolloutId'] as const;
+
+const processPlatform = strict({
+  kind: z.literal('process').describe('Selects this variant.'),
+  command: templatedArgv('Command line starting one instance; `{{version}}` and `{{port}}` are substituted.', ['version', 'port']),
   cwd: z.string().min(1).optional().describe('Working directory of the instances.'),
   env: explicitEnv('Extra environment variables of the instances (they win over `passEnv`).'),
   passEnv,
@@ -211,10 +219,10 @@ const processPlatform = strict({
 
 const commandPlatform = strict({
   kind: z.literal('command').describe('Selects this variant.'),
-  deploy: argv('Command that starts (or confirms running) the canary.'),
-  healthCheck: argv('Command that exits 0 when the canary is healthy.'),
-  promote: argv('Command that makes the canary the new stable.'),
-  terminate: argv('Command that stops the canary.'),
+  deploy: templatedArgv('Command that starts (or confirms running) the canary.', COMMAND_PLACEHOLDERS),
+  healthCheck: templatedArgv('Command that exits 0 when the canary is healthy.', COMMAND_PLACEHOLDERS),
+  promote: templatedArgv('Command that makes the canary the new stable.', COMMAND_PLACEHOLDERS),
+  terminate: templatedArgv('Command that stops the canary.', COMMAND_PLACEHOLDERS),
   timeout: durationField('Timeout of each command.').prefault('5m'),
   env: explicitEnv('Extra environment variables of the commands (they win over `passEnv`).'),
   passEnv,
