@@ -60,6 +60,13 @@ export function formatTargets(targets: TargetSource | null | undefined): string 
   );
 }
 
+/** Pools: the canary pool's share the servers' weights gave at the last weight change, when it is not the weight itself. */
+function formatShare(status: RolloutStatus): string {
+  const last = status.timeline[status.timeline.length - 1];
+  if (last?.share === undefined || last.weight !== status.weight || last.share === last.weight) return '';
+  return ` (pool share ${Math.round(last.share * 100) / 100}%)`;
+}
+
 /** The fast guard's line of a status; '' for rollouts without the guard. */
 export function formatFastGuard(guard: RolloutStatus['fastGuard']): string {
   if (!guard) return '';
@@ -73,7 +80,7 @@ export function formatFastGuard(guard: RolloutStatus['fastGuard']): string {
 export function formatStatus(status: RolloutStatus): string[] {
   const lines = [
     formatHeadline(status),
-    `phase: ${status.phase} (step ${status.step})  weight: ${status.weight}%`,
+    `phase: ${status.phase} (step ${status.step})  weight: ${status.weight}%${formatShare(status)}`,
   ];
   const targets = formatTargets(status.targets);
   if (targets) lines.push(targets);

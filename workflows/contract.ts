@@ -145,6 +145,8 @@ export interface WeightChange {
   weight: number;
   phase: string;
   reason: string;
+  /** Pools: the canary pool's share of traffic the per-server weights give (percent), when the router reports it. */
+  share?: number;
 }
 
 export interface RolloutStatus {

@@ -221,9 +221,9 @@ export class Rollout {
 
   // --- records --------------------------------------------------------------------------------------
 
-  recordWeight(weight: number, reason: string): void {
+  recordWeight(weight: number, reason: string, share?: number): void {
     this.data.weight = weight;
-    this.data.timeline.push({ at: new Date().toISOString(), weight, phase: this.phaseName(), reason });
+    this.data.timeline.push({ at: new Date().toISOString(), weight, phase: this.phaseName(), reason, ...(share === undefined ? {} : { share }) });
     log.info('canary weight set', { weight, phase: this.phaseName(), reason });
     this.publish();
   }

@@ -158,6 +158,11 @@ describe('pools: 3 stable + 2 canary instances behind HAProxy', { timeout: 420_0
     console.log(`kill at ${KILL_AT}%: ${JSON.stringify(kill)}`);
 
     assert.equal(result.outcome, 'promoted', `rollout ended ${result.outcome}: ${result.reason}\n${await stack.logTail('worker')}`);
+    // The timeline keeps the share the pool router reported for each step, within 0.5 pp of the plan.
+    for (const change of result.timeline) {
+      assert.equal(typeof change.share, 'number', `no pool share recorded at ${change.weight}%`);
+      assert.ok(Math.abs((change.share as number) - change.weight) <= 0.5, `share ${change.share} at ${change.weight}%`);
+    }
     for (const w of WEIGHTS) {
       const m = measured.get(w);
       assert.ok(m, `step ${w}% was never measured`);

@@ -273,3 +273,13 @@ test('watch on a TTY redraws in place: cursor up over the previous frame', async
   assert.ok(out.includes(`\x1b[${firstFrameLines}A\r\x1b[J`), JSON.stringify(out));
   assert.match(out, /rollout-checkout v1 → v2: promoted/);
 });
+
+test('status shows a pool share that differs from the weight, from the last weight change', () => {
+  const at = '2026-01-01T00:00:00Z';
+  const withShare = status({ weight: 5, timeline: [{ at, weight: 5, phase: 'initial_canary', reason: 'phase', share: 4.7619 }] });
+  assert.match(formatStatus(withShare)[1] ?? '', /weight: 5% \(pool share 4\.76%\)$/);
+  const exact = status({ weight: 20, timeline: [{ at, weight: 20, phase: 'expanded_canary', reason: 'phase', share: 20 }] });
+  assert.match(formatStatus(exact)[1] ?? '', /weight: 20%$/);
+  const single = status({ weight: 20, timeline: [{ at, weight: 20, phase: 'expanded_canary', reason: 'phase' }] });
+  assert.match(formatStatus(single)[1] ?? '', /weight: 20%$/);
+});
