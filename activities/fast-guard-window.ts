@@ -3,8 +3,8 @@
  * `show stat` CSV answer, and the sliding-window error-ratio decision over cumulative samples.
  * No I/O, so unit tests drive it with literal answers and clocks.
  */
-import { TrafficProtocolError, TrafficTargetNotFoundError } from './errors';
-import { answerError } from './traffic/haproxy-runtime-api';
+import { type TrafficProtocolError, TrafficTargetNotFoundError } from './errors';
+import { answerError, garbledAnswerError } from './traffic/haproxy-runtime-api';
 
 /** Cumulative response counters of one server (or the sum over a pool) since HAProxy started. */
 export interface ResponseCounters {
@@ -27,13 +27,7 @@ const REQUIRED_COLUMNS = ['pxname', 'svname', ...RESPONSE_COLUMNS] as const;
  */
 export function parseShowStatCounters(command: string, backend: string, answer: string): Map<string, ResponseCounters> {
   const lines = answer.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
-  const garbled = (why: string): TrafficProtocolError =>
-    new TrafficProtocolError(
-      `unexpected HAProxy answer to "${command}" (${why}): ${JSON.stringify(answer.trim().slice(0, 200))}`,
-      command,
-      answer,
-      false,
-    );
+  const garbled = (why: string): TrafficProtocolError => garbledAnswerError(command, answer, why);
   const header = lines[0];
   if (header === undefined || !header.startsWith('#')) {
     if (lines.length <= 1) throw answerError(command, backend, (header ?? '').trim());

@@ -87,6 +87,16 @@ export function runRuntimeApiCommand(
   });
 }
 
+/** A multi-line answer that is not what `command` returns (a dump without its header, a bad row). */
+export function garbledAnswerError(command: string, answer: string, why: string): TrafficProtocolError {
+  return new TrafficProtocolError(
+    `unexpected HAProxy answer to "${command}" (${why}): ${JSON.stringify(answer.trim().slice(0, 200))}`,
+    command,
+    answer,
+    false,
+  );
+}
+
 /**
  * The error for an answer HAProxy gave instead of the expected one: an unknown backend or server
  * is {@link TrafficTargetNotFoundError}; refused commands are non-retryable protocol errors, and

@@ -2,8 +2,8 @@
  * Server states from HAProxy's `show servers state <backend>` (format version 1, the same in
  * HAProxy 2.4 to 3.x): numeric and documented, unlike the free-text status column of `show stat`.
  */
-import { TrafficProtocolError, TrafficTargetNotFoundError } from '../errors';
-import { answerError } from './haproxy-runtime-api';
+import { type TrafficProtocolError, TrafficTargetNotFoundError } from '../errors';
+import { answerError, garbledAnswerError } from './haproxy-runtime-api';
 
 /** The operational and administrative state of one server. */
 export interface HaproxyServerState {
@@ -32,13 +32,7 @@ export function parseServersStateAnswer(
   answer: string,
 ): Map<string, HaproxyServerState> {
   const lines = answer.split('\n').filter((l) => l.trim() !== '');
-  const garbled = (why: string): TrafficProtocolError =>
-    new TrafficProtocolError(
-      `unexpected HAProxy answer to "${command}" (${why}): ${JSON.stringify(answer.trim().slice(0, 200))}`,
-      command,
-      answer,
-      false,
-    );
+  const garbled = (why: string): TrafficProtocolError => garbledAnswerError(command, answer, why);
   if (lines[0]?.trim() !== '1') {
     if (lines.length === 1 || lines.length === 0) throw answerError(command, backend, (lines[0] ?? '').trim());
     throw garbled('expected format version 1');
