@@ -1,0 +1,78 @@
+/**
+ * What "nothing lost" means for one rollout, as pure functions of what was observed: the
+ * expected outcome, every planned weight applied in order with none skipped (timeline and
+ * history agree), no canary process left, and HAProxy's final weights matching the outcome.
+ */
+import type { RolloutResult, WeightChange } from '../../workflows/contract';
+
+/** Everything observed about one rollout once it ended. */
+export interface RolloutObservation {
+  service: string;
+  expected: 'promoted' | 'rolled_back';
+  /** The weight the canary carried when its fault was injected (faulty canaries only). */
+  faultInjectedAtWeight?: number;
+  result: RolloutResult;
+  /** The weights of the plan, warm-up first (buildPlan). */
+  plan: number[];
+  /** Weights requested by setCanaryWeight, in the order the history scheduled them. */
+  historyWeights: number[];
+  canaryPidLeft: number | undefined;
+  finalWeights: { stable: number; canary: number } | undefined;
+  /** The version the stable slot serves at the end. */
+  stableServes: string | undefined;
+  stableVersion: string;
+  canaryVersion: string;
+}
+
+/** The timeline without drift re-applications, which repeat the weight already planned. */
+export function plannedTimeline(timeline: readonly WeightChange[]): WeightChange[] {
+  return timeline.filter((c) => !c.reason.startsWith('drift re-applied'));
+}
+
+/** Drops consecutive repeats: a re-applied or verified weight is the same step. */
+function squeeze(weights: readonly number[]): number[] {
+  return weights.filter((w, i) => i === 0 || weights[i - 1] !== w);
+}
+
+/** Anomalies of one rollout; an empty list means nothing was lost. */
+export function checkRollout(o: RolloutObservation): string[] {
+  const out: string[] = [];
+  const say = (what: string) => out.push(`${o.service}: ${what}`);
+  const { result } = o;
+  if (result.outcome !== o.expected) say(`outcome ${result.outcome}, expected ${o.expected} (${result.reason})`);
+
+  const timeline = plannedTimeline(result.timeline);
+  const weights = timeline.map((c) => c.weight);
+  if (result.outcome === 'promoted') {
+    const want = [...o.plan, 0];
+    if (weights.join() !== want.join()) say(`timeline ${weights.join('→')}, planned ${want.join('→')}`);
+  } else {
+    // Forward steps until the first rollback entry, then only downwards to 0.
+    const firstBack = timeline.findIndex((c) => /rollback|rolled back|abort|drain/i.test(c.reason));
+    const forward = (firstBack < 0 ? timeline : timeline.slice(0, firstBack)).map((c) => c.weight);
+    const back = firstBack < 0 ? [] : timeline.slice(firstBack).map((c) => c.weight);
+    if (forward.join() !== o.plan.slice(0, forward.length).join()) {
+      say(`forward steps ${forward.join('→')} are not the start of the plan ${o.plan.join('→')} (a step skipped or repeated)`);
+    }
+    if (o.faultInjectedAtWeight !== undefined) {
+      const last = forward[forward.length - 1];
+      if (last === undefined || last < o.faultInjectedAtWeight) {
+        say(`rolled back from ${last}% before reaching ${o.faultInjectedAtWeight}%, where its fault was injected`);
+      }
+    }
+    if (back.length === 0 || back[back.length - 1] !== 0) say(`rollback never reached 0 (${back.join('→') || 'no rollback entry'})`);
+    if (back.some((w, i) => i > 0 && w > (back[i - 1] as number))) say(`rollback went up again: ${back.join('→')}`);
+  }
+  // The history must have asked for the same weights, in the same order (a re-try is the same step).
+  const requested = squeeze(o.historyWeights);
+  const recorded = squeeze(weights);
+  if (requested.join() !== recorded.join()) say(`history requested ${requested.join('→')}, timeline has ${recorded.join('→')}`);
+
+  if (o.canaryPidLeft !== undefined) say(`canary process ${o.canaryPidLeft} still running`);
+  const w = o.finalWeights;
+  if (!w) say('backend missing from HAProxy at the end');
+  else if (w.canary !== 0 || !(w.stable > 0)) say(`final HAProxy weights stable ${w.stable} / canary ${w.canary}, expected all traffic on stable`);
+  const wantServing = result.outcome === 'promoted' ? o.canaryVersion : o.stableVersion;
+  if (o.stableServes !== wantServing) say(`stable slot serves ${o.stableServes ?? 'nothing'}, expected ${wantServing}`);
+  return out;
+}

@@ -1,0 +1,97 @@
+/** The one table a chaos run prints: faults by kind, rollouts, outcomes, anomalies, wall time. */
+
+/** One fault as injected. */
+export interface FaultRecord {
+  kind: 'worker_kill' | 'temporal_restart' | 'haproxy_reload' | 'prometheus_outage';
+  /** Seconds since the first rollout started. */
+  atS: number;
+  detail: string;
+  /** worker_kill: aimed at a worker that had just started setCanaryWeight. */
+  duringWeightChange?: boolean;
+  /** How long the fault lasted (s): the outage, the restart, the reload until the new worker answered. */
+  durationS?: number;
+}
+
+/** One rollout's line. */
+export interface RolloutRow {
+  service: string;
+  expected: string;
+  outcome: string;
+  timeline: string;
+  driftReapplied: number;
+  /** setCanaryWeight attempts beyond the first (a killed worker's lost weight change). */
+  weightRetries: number;
+  anomalies: number;
+}
+
+/** What a run measured. */
+export interface ChaosReport {
+  seed: number;
+  temporal: string;
+  workers: number;
+  faults: FaultRecord[];
+  rollouts: RolloutRow[];
+  /** Per HAProxy reload: backends whose canary weight was re-applied, and the slowest (s). */
+  reapplied: { backends: number; of: number; maxS: number }[];
+  anomalies: string[];
+  wallS: number;
+}
+
+const fmt = (s: number) => `${Math.floor(s / 60)}m ${String(Math.round(s % 60)).padStart(2, '0')}s`;
+
+/** Renders the table (and the per-rollout lines under it). */
+export function renderReport(r: ChaosReport): string {
+  const count = (kind: FaultRecord['kind']) => r.faults.filter((f) => f.kind === kind);
+  const kills = count('worker_kill');
+  const aimed = kills.filter((k) => k.duringWeightChange).length;
+  const retries = r.rollouts.reduce((n, x) => n + x.weightRetries, 0);
+  const restarts = count('temporal_restart');
+  const reloads = count('haproxy_reload');
+  const outages = count('prometheus_outage');
+  const maxDur = (fs: FaultRecord[]) => Math.max(0, ...fs.map((f) => f.durationS ?? 0)).toFixed(1);
+  const reapplied = r.reapplied.map((x) => `${x.backends}/${x.of} backends re-applied, slowest ${x.maxS.toFixed(1)} s`).join('; ');
+  const outcomes = new Map<string, { got: number; want: number }>();
+  for (const row of r.rollouts) {
+    const o = outcomes.get(row.outcome) ?? { got: 0, want: 0 };
+    o.got++;
+    outcomes.set(row.outcome, o);
+    const e = outcomes.get(row.expected) ?? { got: 0, want: 0 };
+    e.want++;
+    outcomes.set(row.expected, e);
+  }
+  const rows: [string, string][] = [
+    ['seed', String(r.seed)],
+    ['Temporal server', `${r.temporal}, ${r.workers} workers on one task queue`],
+    ['worker SIGKILLs', `${kills.length} (${aimed} during a weight change; ${retries} weight changes retried after a kill)`],
+    ['Temporal server restarts', `${restarts.length} (longest ${maxDur(restarts)} s down)`],
+    ['HAProxy reloads', `${reloads.length}${reapplied ? ` (${reapplied})` : ''}`],
+    ['Prometheus outages', `${outages.length} (${maxDur(outages)} s each)`],
+    ['rollouts', String(r.rollouts.length)],
+    ['outcomes', [...outcomes].map(([k, v]) => `${k} ${v.got} (expected ${v.want})`).join(', ')],
+    ['anomalies', String(r.anomalies.length)],
+    ['wall time', fmt(r.wallS)],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const table = [
+    `| ${'what'.padEnd(width)} | measured |`,
+    `| ${'-'.repeat(width)} | -------- |`,
+    ...rows.map(([k, v]) => `| ${k.padEnd(width)} | ${v} |`),
+  ];
+  const per = r.rollouts.map(
+    (x) =>
+      `  ${x.service.padEnd(10)} expected ${x.expected.padEnd(11)} got ${x.outcome.padEnd(11)} ${x.timeline}` +
+      `${x.driftReapplied ? ` (drift re-applied ×${x.driftReapplied})` : ''}${x.weightRetries ? ` (weight retries ${x.weightRetries})` : ''}` +
+      `${x.anomalies ? `  ANOMALIES ${x.anomalies}` : ''}`,
+  );
+  const faults = r.faults.map((f) => `  ${f.atS.toFixed(1).padStart(6)} s  ${f.kind.padEnd(17)} ${f.detail}`);
+  return [
+    ...table,
+    '',
+    'rollouts:',
+    ...per,
+    '',
+    'faults, in order:',
+    ...faults,
+    ...(r.anomalies.length ? ['', 'anomalies:', ...r.anomalies.map((a) => `  - ${a}`)] : []),
+  ].join('\n');
+}
