@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: how fast a bad canary is taken out of traffic on the real local stack, and how
- * many history events a rollout of the seed's default plan costs.
+ * many history events a rollout of the seed's default plan costs. `npm run bench -- --scale` runs
+ * the scale bench instead (scripts/bench/scale.ts: N concurrent rollouts on one worker).
  *
  *   npm run bench [-- --runs 5] [--json] [--keep] [--load-rate 200] [--dir .stack-bench] [--ports JSON]
  *
@@ -18,6 +19,7 @@ import { describeCause } from '../client/rollouts';
 import type { RolloutSpec } from '../rollout-spec/types';
 import { measureDefaultPlanHistory, type DefaultPlanHistory } from './bench/history-events';
 import { ensureNoRollout, measureFaultToStable, type FaultRun } from './bench/fault-to-stable';
+import { runScaleBench } from './bench/scale';
 import { DEFAULT_PORTS, REPO_ROOT, resolveStackConfig, StackConfigError, type StackPorts } from './stack/config';
 import type { StackEndpoints } from './stack/endpoints';
 import { stackDown, stackUp } from './stack/lifecycle';
@@ -270,8 +272,13 @@ function modeReport(runs: FaultRun[], fastGuard: RolloutSpec['fastGuard'] | null
 }
 
 program.action(async (flags: Flags) => main(flags));
-program.parseAsync(process.argv).catch((err: unknown) => {
-  const e = err as Error;
-  process.stderr.write(`bench: ${e instanceof StackConfigError ? e.message : describeCause(err)}\n`);
-  process.exit(1);
-});
+if (process.argv.includes('--scale')) {
+  // `--scale` is a different bench (scripts/bench/scale.ts) with its own flags.
+  void runScaleBench(process.argv.slice(2).filter((a) => a !== '--scale'));
+} else {
+  program.parseAsync(process.argv).catch((err: unknown) => {
+    const e = err as Error;
+    process.stderr.write(`bench: ${e instanceof StackConfigError ? e.message : describeCause(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,123 @@
+/**
+ * `npm run bench -- --scale`: N concurrent rollouts of the real workflow on one worker and one dev
+ * server, measured per N (issue 10 §2).
+ *
+ *   npm run bench -- --scale [--counts 100,1000] [--interval 30s] [--plan 10m]
+ *                    [--activities doubles|real] [--deadline 25m] [--histories 50] [--json]
+ *
+ * Per N: a fresh `temporal server start-dev` (SQLite in a temp dir, 127.0.0.1, free ports) and ONE
+ * worker as a child process running the prebuilt bundle of workflows/, with either cheap activity
+ * doubles in the worker (`doubles`: Temporal + workflow cost only) or the real activities against a
+ * real HAProxy and Prometheus (`real`). The spec is the seed's plan shape with its durations scaled
+ * to `--plan`, analysis every `--interval`. All N rollouts are started at once; the run ends when all
+ * ended or at the deadline (then the rest are recorded with their state and terminated). Prints a
+ * table; `--json` prints one JSON object on the last line.
+ */
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { Command, InvalidArgumentError } from 'commander';
+import { parseDuration } from '../../rollout-spec/units';
+import { describeCause } from '../../client/rollouts';
+import { formatScaleTable } from './scale/report';
+import { runScale, type ScaleRunReport } from './scale/run';
+import { SEED_PLAN_MS } from './scale/spec';
+
+interface ScaleFlags {
+  counts: number[];
+  interval: number;
+  plan: number;
+  activities: 'doubles' | 'real';
+  deadline?: number;
+  histories: number;
+  startConcurrency: number;
+  json?: boolean;
+}
+
+const counts = (v: string): number[] => {
+  const list = v.split(',').map((s) => Number(s.trim()));
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1 || n > 20_000)) {
+    throw new InvalidArgumentError('expected whole numbers 1..20000, comma-separated (e.g. 100,1000)');
+  }
+  return list;
+};
+const duration = (v: string): number => {
+  try {
+    return parseDuration(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+};
+const positiveInt = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
+  return n;
+};
+
+/** Default deadline: twice the plan plus 2 minutes, so a run that falls behind is still bounded. */
+export function defaultDeadlineMs(planMs: number): number {
+  return 2 * planMs + 120_000;
+}
+
+async function main(flags: ScaleFlags): Promise<void> {
+  const log = (line: string): void => void (flags.json ? process.stderr : process.stdout).write(`${line}\n`);
+  if (flags.plan > SEED_PLAN_MS) throw new InvalidArgumentError(`--plan longer than the seed's own plan (${SEED_PLAN_MS / 60_000} min)`);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'phoenix-scale-bundle-'));
+  const reports: ScaleRunReport[] = [];
+  try {
+    // Bundled here, once: webpack in the worker would inflate the RSS being measured.
+    const bundlePath = path.join(dir, 'workflow-bundle.js');
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../../workflows'),
+      logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => log(m), log: () => undefined },
+    });
+    await fs.writeFile(bundlePath, code);
+    for (const n of flags.counts) {
+      const report = await runScale({
+        n,
+        intervalMs: flags.interval,
+        planMs: flags.plan,
+        activities: flags.activities,
+        deadlineMs: flags.deadline ?? defaultDeadlineMs(flags.plan),
+        histories: flags.histories,
+        startConcurrency: flags.startConcurrency,
+        bundlePath,
+        progress: log,
+      });
+      reports.push(report);
+      log(`N=${n}: done in ${Math.round(report.elapsedMs / 1000)} s`);
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  log('');
+  log(formatScaleTable(reports));
+  if (flags.json) process.stdout.write(`${JSON.stringify({ scale: reports })}\n`);
+  if (reports.some((r) => r.firstError)) process.exitCode = 1;
+}
+
+/** Parses `argv` (without `--scale`) and runs the scale bench. */
+export async function runScaleBench(argv: string[]): Promise<void> {
+  const program = new Command('bench --scale')
+    .description('N concurrent rollouts on one worker and the dev server (issue 10 §2)')
+    .option('--counts <list>', 'rollout counts to run, one after another', counts, [100, 1000])
+    .option('--interval <duration>', 'analysis interval (the seed: 30s)', duration, 30_000)
+    .option('--plan <duration>', 'what the scaled plan lasts, warm-up to the last step', duration, 600_000)
+    .option('--activities <mode>', 'doubles (in-process) or real (HAProxy + Prometheus)', 'doubles')
+    .option('--deadline <duration>', 'hard limit per N from the first start (default 2 × plan + 2m)', duration)
+    .option('--histories <n>', 'histories to read at the end per N', positiveInt, 50)
+    .option('--start-concurrency <n>', 'workflow starts in flight at once', positiveInt, 50)
+    .option('--json', 'print the results as one JSON object on the last line')
+    .showHelpAfterError();
+  program.action(async (flags: ScaleFlags) => {
+    if (flags.activities !== 'doubles' && flags.activities !== 'real') {
+      throw new InvalidArgumentError(`--activities must be doubles or real, got ${String(flags.activities)}`);
+    }
+    await main(flags);
+  });
+  await program.parseAsync(argv, { from: 'user' }).catch((err: unknown) => {
+    process.stderr.write(`bench --scale: ${describeCause(err)}\n`);
+    process.exit(1);
+  });
+}
