@@ -118,7 +118,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
     const prometheusPort = take();
 
     log('chaos: starting Temporal');
-    const temporal: ChaosTemporal = await startChaosTemporal(opts.temporal, dir);
+    const temporal: ChaosTemporal = await startChaosTemporal(opts.temporal);
     cleanups.push(() => temporal.stop());
 
     await fs.mkdir(path.join(dir, 'prometheus'), { recursive: true });

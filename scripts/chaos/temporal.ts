@@ -34,8 +34,8 @@ interface PostgresTemporalModule {
   }>;
 }
 
-/** Starts the server of `kind`; `dir` holds its data for `postgres`. */
-export async function startChaosTemporal(kind: ChaosTemporalKind, dir: string): Promise<ChaosTemporal> {
+/** Starts the server of `kind`. */
+export async function startChaosTemporal(kind: ChaosTemporalKind): Promise<ChaosTemporal> {
   if (kind === 'dev') {
     const server = await startDevServer({ startTimeoutMs: 90_000 });
     return {
@@ -52,7 +52,8 @@ export async function startChaosTemporal(kind: ChaosTemporalKind, dir: string): 
   }
   const modulePath = path.join(__dirname, '..', '..', 'test', 'helpers', 'temporal-postgres');
   const mod = (await import(modulePath)) as PostgresTemporalModule;
-  const server = await mod.startPostgresTemporal({ dir: path.join(dir, 'temporal-postgres') });
+  // Its own temp dir: PostgreSQL runs as the postgres user, which cannot enter the run's 0700 dir.
+  const server = await mod.startPostgresTemporal();
   return {
     kind,
     address: server.address,
