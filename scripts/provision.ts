@@ -9,7 +9,10 @@
  * build from a package registry (Go module proxy / Maven Central). Results land in the project's
  * ignored cache (`.cache/`, or `PHOENIX_CACHE_DIR`), so the second call is instant.
  *
- * Run as a script (`npm run provision`) it ensures both and prints their paths.
+ * It also builds the real Temporal server and `temporal-sql-tool` (for a PostgreSQL-backed server,
+ * scripts/temporal-postgres.ts) from a wrapper module through the Go module proxy.
+ *
+ * Run as a script (`npm run provision`) it ensures all of them and prints their paths.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -627,6 +630,167 @@ function lastLines(text: string, count = 15): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// (e) the real Temporal server and its SQL tool, for a PostgreSQL-backed server
+
+/**
+ * Pinned server version. Checked through proxy.golang.org on 2026-12-01: v1.29.1 has no `replace`
+ * directive and needs Go 1.25; v1.29.3 is refused by the proxy; newer minors need Go >= 1.26.10.
+ */
+export const TEMPORAL_SERVER_VERSION = 'v1.29.1';
+/** The server module's go.mod says `go 1.25.0`. */
+export const TEMPORAL_SERVER_GO_VERSION: readonly [number, number] = [1, 25];
+/** Toolchain an older local Go fetches from the module proxy to build the server. */
+export const TEMPORAL_SERVER_TOOLCHAIN = 'go1.27.3';
+const TEMPORAL_SERVER_MODULE = 'go.temporal.io/server';
+
+/** What one wrapper-module build produces, cached under `<cache>/bin` with the version in the name. */
+interface ServerBuild {
+  label: string;
+  envVar: string;
+  binName: string;
+  pkg: string;
+}
+
+const SERVER_BUILD: ServerBuild = {
+  label: 'Temporal server',
+  envVar: 'TEMPORAL_SERVER_PATH',
+  binName: `temporal-server-${TEMPORAL_SERVER_VERSION}`,
+  pkg: `${TEMPORAL_SERVER_MODULE}/cmd/server`,
+};
+
+const SQL_TOOL_BUILD: ServerBuild = {
+  label: 'temporal-sql-tool',
+  envVar: 'TEMPORAL_SQL_TOOL_PATH',
+  binName: `temporal-sql-tool-${TEMPORAL_SERVER_VERSION}`,
+  pkg: `${TEMPORAL_SERVER_MODULE}/cmd/tools/sql`,
+};
+
+/**
+ * Returns the path of a Temporal server binary ({@link TEMPORAL_SERVER_VERSION}): TEMPORAL_SERVER_PATH,
+ * else `<cache>/bin/temporal-server-<version>`, else built with Go (about 2.5 minutes on 2 cores).
+ */
+export function ensureTemporalServer(options?: ProvisionOptions): Promise<string> {
+  return ensureServerBuild(SERVER_BUILD, resolveOptions(options));
+}
+
+/** Returns the path of `temporal-sql-tool` ({@link TEMPORAL_SERVER_VERSION}), found or built like the server. */
+export function ensureTemporalSqlTool(options?: ProvisionOptions): Promise<string> {
+  return ensureServerBuild(SQL_TOOL_BUILD, resolveOptions(options));
+}
+
+/**
+ * Returns the server's PostgreSQL schema directory (`…/schema/postgresql/v12`, holding `temporal/`
+ * and `visibility/`), copied from the module cache into `<cache>/temporal-server-<version>/` so a
+ * cache restored without the Go module cache still has it. TEMPORAL_SCHEMA_DIR overrides it.
+ */
+export async function ensureTemporalPostgresSchema(options?: ProvisionOptions): Promise<string> {
+  const r = resolveOptions(options);
+  const explicit = nonEmpty(r.env.TEMPORAL_SCHEMA_DIR);
+  if (explicit) {
+    const dir = path.resolve(explicit);
+    if (await isFile(path.join(dir, 'temporal', 'schema.sql'))) return dir;
+    throw new ProvisionError(`TEMPORAL_SCHEMA_DIR=${explicit} has no temporal/schema.sql; fix or unset it`, 'TEMPORAL_SCHEMA_DIR');
+  }
+  const dir = schemaDir(r);
+  if (await isFile(path.join(dir, 'temporal', 'schema.sql'))) return dir;
+  if (!r.build) throw new ProvisionError(`the Temporal PostgreSQL schema is not in ${dir} and building is disabled (PHOENIX_PROVISION_NO_BUILD=1)`);
+  return withLock(serverBuildLock(r), (owner) => r.log(`waiting for another process (pid ${owner}) to provision the Temporal schema`), async () => {
+    if (await isFile(path.join(dir, 'temporal', 'schema.sql'))) return dir;
+    const { go, env } = await serverGo(r);
+    const moduleDir = await writeServerModule(r);
+    const listed = await run(go, ['list', '-mod=mod', '-m', '-f', '{{.Dir}}', TEMPORAL_SERVER_MODULE], { cwd: moduleDir, env, timeoutMs: 10 * 60_000 });
+    const source = listed.stdout.trim();
+    if (listed.code !== 0 || !source) throw new ProvisionError(`go list -m ${TEMPORAL_SERVER_MODULE} failed: ${lastLines(listed.stderr)}`);
+    const tmp = `${dir}.tmp-${process.pid}`;
+    await fs.rm(tmp, { recursive: true, force: true });
+    await fs.mkdir(path.dirname(dir), { recursive: true });
+    await fs.cp(path.join(source, 'schema', 'postgresql', 'v12'), tmp, { recursive: true });
+    // The module cache is read-only; the copy must be removable by a later cache cleanup.
+    await run('chmod', ['-R', 'u+w', tmp]);
+    await fs.rename(tmp, dir);
+    return dir;
+  });
+}
+
+function schemaDir(r: Resolved): string {
+  return path.join(r.cacheDir, `temporal-server-${TEMPORAL_SERVER_VERSION}`, 'schema', 'postgresql', 'v12');
+}
+
+function serverBuildLock(r: Resolved): string {
+  // One lock for the server, the tool and the schema: they share one wrapper module and its go.sum.
+  return path.join(r.cacheDir, 'locks', `temporal-server-build-${TEMPORAL_SERVER_VERSION}.lock`);
+}
+
+async function ensureServerBuild(build: ServerBuild, r: Resolved): Promise<string> {
+  const explicit = await fromEnv(build.envVar, r);
+  if (explicit) return explicit;
+  const target = path.join(r.binDir, build.binName);
+  if (await isExecutableFile(target)) return target;
+  if (!r.build) {
+    throw new ProvisionError(
+      `${build.label} ${TEMPORAL_SERVER_VERSION} is not in ${target} and building is disabled (PHOENIX_PROVISION_NO_BUILD=1); ` +
+        `set ${build.envVar} to a prebuilt binary or allow the build`,
+    );
+  }
+  await fs.mkdir(r.binDir, { recursive: true });
+  return withLock(serverBuildLock(r), (owner) => r.log(`waiting for another process (pid ${owner}) to build the ${build.label}`), async () => {
+    if (await isExecutableFile(target)) return target;
+    const { go, env } = await serverGo(r);
+    const moduleDir = await writeServerModule(r);
+    r.log(`building the ${build.label} ${TEMPORAL_SERVER_VERSION} (go build ${build.pkg}) in ${moduleDir} — the server takes about 2.5 minutes on 2 cores`);
+    const started = Date.now();
+    const tmp = `${target}.tmp-${process.pid}`;
+    // -mod=mod lets the build write the wrapper's go.sum.
+    const result = await run(go, ['build', '-mod=mod', '-trimpath', '-ldflags=-s -w', '-o', tmp, build.pkg], {
+      cwd: moduleDir,
+      env,
+      timeoutMs: 45 * 60_000,
+    });
+    if (result.code !== 0) {
+      await fs.rm(tmp, { force: true });
+      throw new ProvisionError(`go build ${build.pkg} failed (exit ${result.code}): ${lastLines(result.stderr)}`);
+    }
+    // Renamed into place so a concurrent reader never runs a half-written binary.
+    await fs.chmod(tmp, 0o755);
+    await fs.rename(tmp, target);
+    r.log(`built ${target} in ${Math.round((Date.now() - started) / 1000)}s`);
+    return target;
+  });
+}
+
+/**
+ * The local Go and the environment to build the server with. A Go older than 1.25 gets
+ * GOTOOLCHAIN={@link TEMPORAL_SERVER_TOOLCHAIN}, fetched from the module proxy; the machine's Go is left as it is.
+ */
+async function serverGo(r: Resolved): Promise<{ go: string; env: NodeJS.ProcessEnv }> {
+  let found: Awaited<ReturnType<typeof findGo>>;
+  try {
+    found = await findGo(r.env);
+  } catch (err) {
+    throw new ProvisionError(
+      `cannot build the Temporal server ${TEMPORAL_SERVER_VERSION}: it needs Go >= ${TEMPORAL_SERVER_GO_VERSION.join('.')} ` +
+        `(or Go >= ${MIN_GO_VERSION.join('.')}, which fetches ${TEMPORAL_SERVER_TOOLCHAIN} itself): ${firstLine(err)}. ` +
+        'Install Go (Debian 12: `apt-get install -t bookworm-backports golang-1.23-go`) or set TEMPORAL_SERVER_PATH and TEMPORAL_SQL_TOOL_PATH',
+    );
+  }
+  const env: NodeJS.ProcessEnv = { ...r.env, GOFLAGS: [nonEmpty(r.env.GOFLAGS), '-modcacherw'].filter(Boolean).join(' ') };
+  if (older(found.version, TEMPORAL_SERVER_GO_VERSION) && !nonEmpty(r.env.GOTOOLCHAIN)) env.GOTOOLCHAIN = TEMPORAL_SERVER_TOOLCHAIN;
+  return { go: found.go, env };
+}
+
+/** The wrapper module: `go build go.temporal.io/server/cmd/server` needs a main module that requires it. */
+async function writeServerModule(r: Resolved): Promise<string> {
+  const moduleDir = path.join(r.cacheDir, 'temporal-server-build', TEMPORAL_SERVER_VERSION);
+  await fs.mkdir(moduleDir, { recursive: true });
+  const goMod = `module phoenix.local/temporal-server-build\n\ngo ${TEMPORAL_SERVER_GO_VERSION.join('.')}.0\n\nrequire ${TEMPORAL_SERVER_MODULE} ${TEMPORAL_SERVER_VERSION}\n`;
+  const file = path.join(moduleDir, 'go.mod');
+  // Rewritten only when different: the build adds indirect requirements that must be kept.
+  const current = await fs.readFile(file, 'utf8').catch(() => '');
+  if (!current.includes(`${TEMPORAL_SERVER_MODULE} ${TEMPORAL_SERVER_VERSION}`)) await fs.writeFile(file, goMod);
+  return moduleDir;
+}
+
+// ---------------------------------------------------------------------------------------------
 // process and lock helpers
 
 const run = runCommand;
@@ -636,6 +800,13 @@ async function main(): Promise<void> {
   const [cli, testServer] = await Promise.all([ensureTemporalCli(), ensureTestServer()]);
   process.stdout.write(`temporal CLI:         ${cli}\n`);
   process.stdout.write(`time-skipping server: ${testServer}\n`);
+  // After the CLI, not beside it: Go builds are CPU-bound and the machines this runs on have few cores.
+  const server = await ensureTemporalServer();
+  const sqlTool = await ensureTemporalSqlTool();
+  const schema = await ensureTemporalPostgresSchema();
+  process.stdout.write(`temporal server:      ${server}\n`);
+  process.stdout.write(`temporal-sql-tool:    ${sqlTool}\n`);
+  process.stdout.write(`postgresql schema:    ${schema}\n`);
   if (Date.now() - started > 5_000) process.stdout.write(`provisioned in ${Math.round((Date.now() - started) / 1000)}s\n`);
 }
 
