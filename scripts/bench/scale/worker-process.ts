@@ -1,7 +1,8 @@
 /**
  * The scale bench's one worker, as a child process of its own so its RSS and CPU are measured
  * apart from the bench: resolves once it polls (or, for the real worker, once its SDK metrics
- * answer), keeps the first line it wrote to stderr as the first error it reported.
+ * answer), keeps the first line it wrote to stderr (or an error line of its stdout log) as the
+ * first error it reported.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
@@ -24,8 +25,9 @@ export async function startWorkerProcess(
   script: string,
   env: Record<string, string>,
   ready: (stdout: string) => Promise<boolean> | boolean,
-  timeoutMs = 120_000,
+  options: { timeoutMs?: number; errorLine?: (stdoutLine: string) => boolean } = {},
 ): Promise<WorkerProcess> {
+  const timeoutMs = options.timeoutMs ?? 120_000;
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: path.join(__dirname, '..', '..', '..'),
     env: { ...process.env, ...env },
@@ -36,7 +38,12 @@ export async function startWorkerProcess(
   let first: { at: number; line: string } | null = null;
   // Held in an object: TypeScript would narrow a `let` set only in callbacks to null.
   const state: { exit: string | null } = { exit: null };
-  child.stdout?.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-8192)));
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout = (stdout + d.toString()).slice(-8192);
+    // A worker that logs JSON to stdout (pino) reports its errors there.
+    const line = options.errorLine ? d.toString().split('\n').find((l) => options.errorLine?.(l)) : undefined;
+    if (!first && line) first = { at: Date.now(), line: line.slice(0, 500) };
+  });
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4096);
     const line = d.toString().split('\n').find((l) => l.trim() !== '');
