@@ -795,23 +795,31 @@ async function writeServerModule(r: Resolved): Promise<string> {
 
 const run = runCommand;
 
-async function main(): Promise<void> {
+/**
+ * `tsx scripts/provision.ts` ensures everything; `--skip-temporal-server` leaves out the Temporal
+ * server build (npm test asks for it only when a test needs it), `--temporal-server` does only that.
+ */
+async function main(args: readonly string[]): Promise<void> {
   const started = Date.now();
-  const [cli, testServer] = await Promise.all([ensureTemporalCli(), ensureTestServer()]);
-  process.stdout.write(`temporal CLI:         ${cli}\n`);
-  process.stdout.write(`time-skipping server: ${testServer}\n`);
-  // After the CLI, not beside it: Go builds are CPU-bound and the machines this runs on have few cores.
-  const server = await ensureTemporalServer();
-  const sqlTool = await ensureTemporalSqlTool();
-  const schema = await ensureTemporalPostgresSchema();
-  process.stdout.write(`temporal server:      ${server}\n`);
-  process.stdout.write(`temporal-sql-tool:    ${sqlTool}\n`);
-  process.stdout.write(`postgresql schema:    ${schema}\n`);
+  if (!args.includes('--temporal-server')) {
+    const [cli, testServer] = await Promise.all([ensureTemporalCli(), ensureTestServer()]);
+    process.stdout.write(`temporal CLI:         ${cli}\n`);
+    process.stdout.write(`time-skipping server: ${testServer}\n`);
+  }
+  if (!args.includes('--skip-temporal-server')) {
+    // After the CLI, not beside it: Go builds are CPU-bound and the machines this runs on have few cores.
+    const server = await ensureTemporalServer();
+    const sqlTool = await ensureTemporalSqlTool();
+    const schema = await ensureTemporalPostgresSchema();
+    process.stdout.write(`temporal server:      ${server}\n`);
+    process.stdout.write(`temporal-sql-tool:    ${sqlTool}\n`);
+    process.stdout.write(`postgresql schema:    ${schema}\n`);
+  }
   if (Date.now() - started > 5_000) process.stdout.write(`provisioned in ${Math.round((Date.now() - started) / 1000)}s\n`);
 }
 
 if (require.main === module) {
-  main().catch((err: unknown) => {
+  main(process.argv.slice(2)).catch((err: unknown) => {
     process.stderr.write(`provision failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   });

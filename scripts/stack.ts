@@ -3,13 +3,15 @@
  * demo service, the load generator and the Phoenix worker, all on 127.0.0.1, detached, with pids
  * and logs under `.stack/` (or --dir / PHOENIX_STACK_DIR).
  *
- *   npm run stack:up   [-- --dir DIR --ports '{"haproxyFrontend":18080}' --load-rate 50 --replicas 3,2 --no-worker --no-load]
+ *   npm run stack:up   [-- --dir DIR --ports '{"haproxyFrontend":18080}' --load-rate 50 --replicas 3,2 --temporal postgres --no-worker --no-load]
  *   npm run stack:down [-- --dir DIR]
  *   tsx scripts/stack.ts status [--dir DIR] [--json]
  *
  * Default ports: Temporal 7233 (UI 8233), Prometheus 9090, Alertmanager 9093, HAProxy frontend
  * 8080 (runtime API 9999), stable demo 8081, canary demo 8082 (started by rollouts), worker
- * metrics 9464. Addresses of everything are written to `<dir>/endpoints.json`.
+ * metrics 9464. Addresses of everything are written to `<dir>/endpoints.json`. `--temporal postgres`
+ * runs a real Temporal server on a private PostgreSQL (scripts/temporal-postgres.ts) on the Temporal
+ * port instead of the dev server, without the UI; its other ports are chosen free.
  */
 import { Command } from 'commander';
 import { resolveStackConfig, StackConfigError, type StackFlags } from './stack/config';
@@ -25,6 +27,7 @@ interface Flags {
   worker?: boolean;
   load?: boolean;
   json?: boolean;
+  temporal?: string;
 }
 
 function config(flags: Flags) {
@@ -35,6 +38,7 @@ function config(flags: Flags) {
     ...(flags.replicas !== undefined ? { replicas: flags.replicas } : {}),
     ...(flags.worker !== undefined ? { worker: flags.worker } : {}),
     ...(flags.load !== undefined ? { load: flags.load } : {}),
+    ...(flags.temporal !== undefined ? { temporal: flags.temporal } : {}),
   };
   return resolveStackConfig(f, process.env);
 }
@@ -53,13 +57,19 @@ program
     'instances per version, N or STABLE,CANARY, e.g. 3,2: pools behind HAProxy (env PHOENIX_STACK_REPLICAS, default 1; ' +
       'instance i listens on the stable/canary port + i; the canary pool follows the stable one unless --ports names it)',
   )
+  .option(
+    '--temporal <kind>',
+    'dev: `temporal server start-dev` with its UI (default); postgres: a real Temporal server on a private PostgreSQL, ' +
+      'no UI (env PHOENIX_STACK_TEMPORAL)',
+  )
   .option('--no-worker', 'do not start the Phoenix worker')
   .option('--no-load', 'do not start the load generator')
   .action(async (flags: Flags) => {
     const endpoints = await stackUp(config(flags), process.env, say);
     say(`stack is up; endpoints in ${endpoints.dir}/endpoints.json`);
     say(`  HAProxy frontend  ${endpoints.haproxyFrontend}`);
-    say(`  Temporal UI       ${endpoints.temporalUi}`);
+    say(`  Temporal          ${endpoints.temporal}${endpoints.temporalKind === 'postgres' ? ' (Temporal server on PostgreSQL)' : ''}`);
+    say(`  Temporal UI       ${endpoints.temporalKind === 'postgres' ? '(none with --temporal postgres)' : endpoints.temporalUi}`);
     say(`  Prometheus        ${endpoints.prometheus}`);
     say(`  Alertmanager      ${endpoints.alertmanager}`);
     say(`  demo spec         ${endpoints.demoSpec}`);

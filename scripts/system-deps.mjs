@@ -12,7 +12,7 @@
  * Plain JavaScript: it runs before any npm dependency may exist.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** A program, the names it goes by, and the Debian package that brings it. */
@@ -28,7 +28,18 @@ const TOOLS = [
   { tool: 'mvn', names: ['mvn'], pkg: 'maven', for: ['test'] },
   { tool: 'docker-compose', names: ['docker-compose'], pkg: 'docker-compose', for: ['test'] },
   { tool: 'python3', names: ['python3'], pkg: 'python3-venv', for: ['test'] },
+  // The PostgreSQL-backed Temporal server's tests (scripts/temporal-postgres.ts) run a private instance.
+  { tool: 'initdb', names: ['initdb'], pkg: 'postgresql', for: ['test'], dirs: postgresBinDirs },
 ];
+
+/** Debian keeps PostgreSQL's server programs off PATH, in /usr/lib/postgresql/<major>/bin. */
+function postgresBinDirs() {
+  try {
+    return readdirSync('/usr/lib/postgresql').map((v) => path.join('/usr/lib/postgresql', v, 'bin'));
+  } catch {
+    return [];
+  }
+}
 
 /** Oldest Go that builds the pinned Temporal CLI and the Kubernetes test binaries (it fetches newer toolchains itself). */
 const MIN_GO = [1, 22];
@@ -88,7 +99,7 @@ const purpose = process.argv[2] === 'demo' ? 'demo' : 'test';
 const mode = process.env.PHOENIX_SYSTEM_DEPS ?? 'install';
 if (mode === 'skip') process.exit(0);
 
-const missing = TOOLS.filter((t) => t.for.includes(purpose) && !find(t.names));
+const missing = TOOLS.filter((t) => t.for.includes(purpose) && !find(t.names, t.dirs?.() ?? []));
 const packages = [...new Set(missing.map((t) => t.pkg))];
 const needGo = !hasRecentGo();
 
@@ -124,7 +135,7 @@ if (needGo) {
     process.exit(1);
   }
 }
-const still = TOOLS.filter((t) => t.for.includes(purpose) && !find(t.names));
+const still = TOOLS.filter((t) => t.for.includes(purpose) && !find(t.names, t.dirs?.() ?? []));
 if (still.length > 0 || !hasRecentGo()) {
   say(`still missing after apt-get: ${[...still.map((t) => t.tool), ...(hasRecentGo() ? [] : ['go'])].join(', ')}`);
   process.exit(1);

@@ -101,8 +101,16 @@ if (lint) {
 }
 
 banner('provision Temporal binaries');
-const provision = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'provision.ts')], { capture: true });
+const provision = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'provision.ts'), '--skip-temporal-server'], { capture: true });
 if (provision.code !== 0) problems.push('provisioning failed (tests needing Temporal will fail too)');
+// The PostgreSQL-backed Temporal server (its e2e test and the chaos run): built once (minutes, cached by
+// version) here, for the same reason as the Kubernetes binaries below.
+if (files.some((f) => /^(temporal-postgres|chaos)/.test(path.basename(f)))) {
+  banner('provision the Temporal server for PostgreSQL');
+  const server = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'provision.ts'), '--temporal-server'], { capture: true });
+  if (server.code !== 0) problems.push('Temporal server provisioning failed (the PostgreSQL-backed tests will fail too)');
+  provision.output += server.output;
+}
 // The Kubernetes e2e tests need kube-apiserver and etcd: built here (cached by version) so a cold
 // build shows up as provisioning, with its own output, rather than inside a test's timeout.
 if (files.some((f) => path.basename(f).startsWith('kubernetes'))) {
@@ -112,7 +120,13 @@ if (files.some((f) => path.basename(f).startsWith('kubernetes'))) {
 }
 const testEnv = { ...process.env };
 // Hand the resolved paths down so every test process uses the same binaries without searching again.
-for (const [label, variable] of [['temporal CLI:', 'TEMPORAL_CLI_PATH'], ['time-skipping server:', 'TEMPORAL_TEST_SERVER_PATH']]) {
+for (const [label, variable] of [
+  ['temporal CLI:', 'TEMPORAL_CLI_PATH'],
+  ['time-skipping server:', 'TEMPORAL_TEST_SERVER_PATH'],
+  ['temporal server:', 'TEMPORAL_SERVER_PATH'],
+  ['temporal-sql-tool:', 'TEMPORAL_SQL_TOOL_PATH'],
+  ['postgresql schema:', 'TEMPORAL_SCHEMA_DIR'],
+]) {
   const line = provision.output.split('\n').find((l) => l.startsWith(label));
   if (line && !testEnv[variable]) testEnv[variable] = line.slice(label.length).trim();
 }

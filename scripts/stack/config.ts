@@ -3,7 +3,8 @@
  * demo URLs are predictable; every port can be overridden (tests pass free ports).
  *
  * Environment: PHOENIX_STACK_DIR (default `<repo>/.stack`), PHOENIX_STACK_PORTS (JSON, partial
- * port map), LOAD_RATE (requests/s of the load generator). Flags of scripts/stack.ts win over env.
+ * port map), LOAD_RATE (requests/s of the load generator), PHOENIX_STACK_TEMPORAL (`dev` or
+ * `postgres`). Flags of scripts/stack.ts win over env.
  */
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -74,7 +75,14 @@ export interface StackConfig {
   /** Start the worker (when worker/main.ts exists). */
   readonly worker: boolean;
   readonly load: boolean;
+  /** Which Temporal runs: the dev server (SQLite, with UI) or a real server on PostgreSQL (no UI). */
+  readonly temporal: StackTemporal;
 }
+
+/** The Temporal server kinds the stack can run. */
+export const STACK_TEMPORAL_KINDS = ['dev', 'postgres'] as const;
+/** One of {@link STACK_TEMPORAL_KINDS}. */
+export type StackTemporal = (typeof STACK_TEMPORAL_KINDS)[number];
 
 /** Thrown when a stack option is invalid; the message names the flag or variable. */
 export class StackConfigError extends Error {
@@ -90,6 +98,8 @@ export interface StackFlags {
   replicas?: string;
   worker?: boolean;
   load?: boolean;
+  /** `dev` or `postgres` (env PHOENIX_STACK_TEMPORAL). */
+  temporal?: string;
 }
 
 /** Merges flags, environment and defaults; fails naming the offending flag/variable. */
@@ -109,6 +119,10 @@ export function resolveStackConfig(flags: StackFlags, env: NodeJS.ProcessEnv): S
   const rateText = flags.loadRate ?? env.LOAD_RATE ?? '50';
   const loadRate = Number(rateText);
   if (!(loadRate > 0)) throw new StackConfigError(`--load-rate (env LOAD_RATE): must be a positive number, got "${rateText}"`);
+  const temporalText = flags.temporal ?? env.PHOENIX_STACK_TEMPORAL ?? 'dev';
+  if (!(STACK_TEMPORAL_KINDS as readonly string[]).includes(temporalText)) {
+    throw new StackConfigError(`--temporal (env PHOENIX_STACK_TEMPORAL): expected ${STACK_TEMPORAL_KINDS.join(' or ')}, got "${temporalText}"`);
+  }
   const taken = new Map(Object.entries(ports).map(([name, value]) => [value, name]));
   for (const slot of ['stable', 'canary'] as const) {
     for (let i = 1; i < replicas[slot]; i++) {
@@ -127,6 +141,7 @@ export function resolveStackConfig(flags: StackFlags, env: NodeJS.ProcessEnv): S
     loadRate,
     worker: flags.worker ?? true,
     load: flags.load ?? true,
+    temporal: temporalText as StackTemporal,
   });
 }
 
@@ -178,6 +193,8 @@ export function stackPaths(dir: string) {
     data: path.join(dir, 'data'),
     endpoints: path.join(dir, 'endpoints.json'),
     temporalDb: path.join(dir, 'temporal.db'),
+    /** State of `--temporal postgres`: PostgreSQL's data, the server config, ports.json. */
+    temporalPostgres: path.join(dir, 'data', 'temporal-postgres'),
     haproxySocket: path.join(dir, 'haproxy.sock'),
     loadStats: path.join(dir, 'load-stats.json'),
     /** Where the rollout's `process` platform keeps canary pids. */

@@ -25,6 +25,8 @@ export interface StackEndpoints {
   /** gRPC frontend `host:port`. */
   temporal: string;
   temporalNamespace: string;
+  /** `dev` (start-dev, with the UI) or `postgres` (a real server on PostgreSQL, no UI). Absent in files of older stacks: dev. */
+  temporalKind: StackConfig['temporal'];
   temporalUi: string;
   prometheus: string;
   alertmanager: string;
@@ -68,6 +70,7 @@ export function stackEndpoints(config: StackConfig, paths: StackPaths, demoAdmin
     ports: { ...p },
     temporal: `127.0.0.1:${p.temporal}`,
     temporalNamespace: 'default',
+    temporalKind: config.temporal,
     temporalUi: `http://127.0.0.1:${p.temporalUi}`,
     prometheus: `http://127.0.0.1:${p.prometheus}`,
     alertmanager: `http://127.0.0.1:${p.alertmanager}`,

@@ -65,7 +65,11 @@ export async function stackUp(requested: StackConfig, env: NodeJS.ProcessEnv, lo
     if (JSON.stringify(previous.ports) !== JSON.stringify(config.ports)) {
       log(`stack in ${paths.dir} already runs with other ports; keeping them (run stack:down to change ports)`);
     }
-    config = { ...config, ports: previous.ports };
+    const runningKind = previous.temporalKind ?? 'dev';
+    if (runningKind !== config.temporal) {
+      log(`stack in ${paths.dir} already runs the ${runningKind} Temporal server; keeping it (run stack:down to change --temporal)`);
+    }
+    config = { ...config, ports: previous.ports, temporal: runningKind };
     demoAdminToken = previous.demo?.stable?.adminToken;
     if (demoAdminToken === undefined) {
       log('running demo instances were started without an admin token: their /admin routes stay off until stack:down and up');
@@ -184,7 +188,7 @@ export async function stackStatus(
 ): Promise<{ parts: PartStatus[]; endpoints: StackEndpoints | undefined }> {
   const paths = stackPaths(config.dir);
   const endpoints = await readEndpoints(paths.endpoints);
-  const ctx = context(endpoints ? { ...config, ports: endpoints.ports } : config, env, () => {});
+  const ctx = context(endpoints ? { ...config, ports: endpoints.ports, temporal: endpoints.temporalKind ?? 'dev' } : config, env, () => {});
   const parts: PartStatus[] = [];
   for (const part of STACK_PARTS) {
     const pid = await part.running(ctx);

@@ -15,6 +15,7 @@ import {
 } from '../../activities/platform';
 import { Connection } from '@temporalio/client';
 import { TASK_QUEUE } from '../../workflows/contract';
+import { postgresTemporalPaths, startPostgresTemporal, stopDetachedPostgresTemporal } from '../temporal-postgres';
 import { startTemporalDevServer, stopDetachedDevServer, waitForDevServer } from '../temporal-server';
 import type { StackBinaries } from './binaries';
 import { REPO_ROOT, type StackConfig, type StackPaths } from './config';
@@ -94,6 +95,9 @@ function detachedPart(
   };
 }
 
+/** The pid files of `--temporal postgres`: the server shares the dev server's, PostgreSQL has its own. */
+const postgresPidFiles = (ctx: StackContext) => ({ temporal: ctx.paths.pidFile('temporal'), postgres: ctx.paths.pidFile('postgres') });
+
 const temporal: StackPart = {
   name: 'temporal',
   stage: 1,
@@ -102,6 +106,21 @@ const temporal: StackPart = {
   logFile: (ctx) => ctx.paths.logFile('temporal'),
   running: (ctx) => runningPid(ctx.paths.pidFile('temporal')),
   async start(ctx) {
+    if (ctx.config.temporal === 'postgres') {
+      // Starts PostgreSQL (schema on first use) and the server, and waits for the namespace and search attributes.
+      await startPostgresTemporal({
+        dir: ctx.paths.temporalPostgres,
+        ports: { frontend: ctx.config.ports.temporal },
+        detached: true,
+        temporalLogFile: ctx.paths.logFile('temporal'),
+        postgresLogFile: ctx.paths.logFile('postgres'),
+        temporalPidFile: ctx.paths.pidFile('temporal'),
+        postgresPidFile: ctx.paths.pidFile('postgres'),
+        startTimeoutMs: 90_000,
+        env: ctx.env,
+      });
+      return;
+    }
     // Waits for the frontend and the search attributes itself.
     await startTemporalDevServer({
       port: ctx.config.ports.temporal,
@@ -116,13 +135,42 @@ const temporal: StackPart = {
   },
   async probe(ctx) {
     await waitForDevServer(`${HOST}:${ctx.config.ports.temporal}`, { timeoutMs: 2_000 });
-    await httpOk(`http://${HOST}:${ctx.config.ports.temporalUi}/`);
+    // The UI comes with the dev server only.
+    if (ctx.config.temporal === 'dev') await httpOk(`http://${HOST}:${ctx.config.ports.temporalUi}/`);
   },
   readyTimeoutMs: 90_000,
   stop: async (ctx) => {
     const pid = await runningPid(ctx.paths.pidFile('temporal'));
     await stopDetachedDevServer(ctx.paths.pidFile('temporal'));
     return pid;
+  },
+};
+
+/**
+ * PostgreSQL under `--temporal postgres`: started by the temporal part (it owns the schema and the
+ * server config), listed here so `status` shows it and `down` stops it after the server, whatever
+ * `--temporal` says then.
+ */
+const postgres: StackPart = {
+  name: 'postgres',
+  stage: 2,
+  enabled: (ctx) => ctx.config.temporal === 'postgres',
+  logFile: (ctx) => ctx.paths.logFile('postgres'),
+  running: (ctx) => runningPid(ctx.paths.pidFile('postgres')),
+  async start() {
+    throw new Error('PostgreSQL is started with the Temporal server: run stack:down, then stack:up --temporal postgres');
+  },
+  probe: async (ctx) => {
+    const { ports } = postgresTemporalPaths(ctx.paths.temporalPostgres);
+    const saved = JSON.parse(await fs.readFile(ports, 'utf8')) as { postgres?: number };
+    if (saved.postgres === undefined) throw new Error(`${ports} names no PostgreSQL port`);
+    await tcpOpen(HOST, saved.postgres);
+  },
+  readyTimeoutMs: 10_000,
+  stop: async (ctx) => {
+    const pid = await runningPid(ctx.paths.pidFile('postgres'));
+    const stopped = await stopDetachedPostgresTemporal(postgresPidFiles(ctx));
+    return stopped.postgres ?? pid;
   },
 };
 
@@ -335,4 +383,4 @@ const load: StackPart = {
 };
 
 /** Every part, in start order. */
-export const STACK_PARTS: readonly StackPart[] = [temporal, prometheus, alertmanager, stable, canary, haproxy, worker, load];
+export const STACK_PARTS: readonly StackPart[] = [postgres, temporal, prometheus, alertmanager, stable, canary, haproxy, worker, load];

@@ -10,6 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   ensureTemporalCli,
+  ensureTemporalPostgresSchema,
+  ensureTemporalServer,
+  ensureTemporalSqlTool,
   findGo,
   ensureTestServer,
   findOnPath,
@@ -401,6 +404,111 @@ describe('building from a registry (fake toolchains)', () => {
       ensureTestServer(offline(cache, { PATH: `${tools}:${SYSTEM_PATH}` }, { build: true })),
       (err: unknown) => err instanceof ProvisionError && /mvn failed \(exit 1\)/.test(err.message) && /Java 17 and Maven/.test(err.message),
     );
+  });
+});
+
+describe('the Temporal server build (fake go)', () => {
+  /**
+   * A fake `go`: logs each call with GOTOOLCHAIN, answers `go list -m` with FAKE_MODULE_DIR, and
+   * "builds" an executable into the `-o` path after `delay` seconds.
+   */
+  async function fakeServerGo(version: string, delay = 0): Promise<{ bin: string; calls: string }> {
+    const bin = await dir('fake-go');
+    const calls = path.join(bin, 'calls.log');
+    await script(
+      path.join(bin, 'go'),
+      [
+        `if [ "$1" = version ]; then echo "go version go${version} linux/amd64"; exit 0; fi`,
+        `echo "$* GOTOOLCHAIN=$GOTOOLCHAIN" >> ${calls}`,
+        'if [ "$1" = list ]; then echo "$FAKE_MODULE_DIR"; exit 0; fi',
+        `sleep ${delay}`,
+        'while [ $# -gt 0 ]; do if [ "$1" = -o ]; then out="$2"; fi; shift; done',
+        'printf "#!/bin/sh\\necho built\\n" > "$out" && chmod +x "$out"',
+      ].join('\n'),
+    );
+    return { bin, calls };
+  }
+
+  it('builds the server and the SQL tool from a wrapper module once each, then serves them from the cache', async () => {
+    const cache = await dir('cache');
+    const go = await fakeServerGo('1.26.8');
+    const options = offline(cache, { PATH: `${go.bin}:${SYSTEM_PATH}` }, { build: true });
+    const server = await ensureTemporalServer(options);
+    const tool = await ensureTemporalSqlTool(options);
+    assert.equal(server, path.join(cache, 'bin', 'temporal-server-v1.29.1'));
+    assert.equal(tool, path.join(cache, 'bin', 'temporal-sql-tool-v1.29.1'));
+    assert.equal(execFileSync(server).toString().trim(), 'built');
+    const calls = (await fs.readFile(go.calls, 'utf8')).trim().split('\n');
+    assert.equal(calls.length, 2);
+    assert.match(calls[0] ?? '', /^build -mod=mod .* go\.temporal\.io\/server\/cmd\/server GOTOOLCHAIN=$/);
+    assert.match(calls[1] ?? '', /^build -mod=mod .* go\.temporal\.io\/server\/cmd\/tools\/sql GOTOOLCHAIN=$/);
+    const goMod = await fs.readFile(path.join(cache, 'temporal-server-build', 'v1.29.1', 'go.mod'), 'utf8');
+    assert.match(goMod, /^go 1\.25\.0$/m);
+    assert.match(goMod, /^require go\.temporal\.io\/server v1\.29\.1$/m);
+
+    assert.equal(await ensureTemporalServer(options), server);
+    assert.equal(await ensureTemporalSqlTool(options), tool);
+    assert.equal(await lineCount(go.calls), 2, 'cached: not built again');
+    assert.deepEqual((await fs.readdir(path.join(cache, 'bin'))).sort(), ['temporal-server-v1.29.1', 'temporal-sql-tool-v1.29.1']);
+  });
+
+  it('builds once when several callers race', async () => {
+    const cache = await dir('cache');
+    const go = await fakeServerGo('1.26.8', 1);
+    const options = offline(cache, { PATH: `${go.bin}:${SYSTEM_PATH}` }, { build: true });
+    const results = await Promise.all([ensureTemporalServer(options), ensureTemporalServer(options), ensureTemporalServer(options)]);
+    assert.deepEqual(new Set(results), new Set([path.join(cache, 'bin', 'temporal-server-v1.29.1')]));
+    assert.equal(await lineCount(go.calls), 1);
+  });
+
+  it('a Go older than 1.25 builds with GOTOOLCHAIN=go1.27.3 from the module proxy; an explicit GOTOOLCHAIN wins', async () => {
+    const go = await fakeServerGo('1.23.5');
+    await ensureTemporalServer(offline(await dir('cache'), { PATH: `${go.bin}:${SYSTEM_PATH}` }, { build: true }));
+    assert.match(await fs.readFile(go.calls, 'utf8'), /cmd\/server GOTOOLCHAIN=go1\.27\.3$/m);
+    await ensureTemporalServer(offline(await dir('cache'), { PATH: `${go.bin}:${SYSTEM_PATH}`, GOTOOLCHAIN: 'go1.26.9' }, { build: true }));
+    assert.match(await fs.readFile(go.calls, 'utf8'), /cmd\/server GOTOOLCHAIN=go1\.26\.9$/m);
+  });
+
+  it('without a usable Go: one error naming the Go version needed and the variables to set instead', async () => {
+    const cache = await dir('cache');
+    const old = await fakeServerGo('1.19.4');
+    await assert.rejects(
+      ensureTemporalServer(offline(cache, { PATH: `${old.bin}:${SYSTEM_PATH}` }, { build: true })),
+      (err: unknown) =>
+        err instanceof ProvisionError &&
+        /needs Go >= 1\.25/.test(err.message) &&
+        /found 1\.19/.test(err.message) &&
+        /TEMPORAL_SERVER_PATH/.test(err.message),
+    );
+    await assert.rejects(fs.access(old.calls), 'nothing was built');
+    await assert.rejects(ensureTemporalSqlTool(offline(cache, { PATH: SYSTEM_PATH })), /temporal-sql-tool v1\.29\.1 is not in .*building is disabled/);
+  });
+
+  it('prefers TEMPORAL_SERVER_PATH and fails naming it when it points at nothing', async () => {
+    const bin = await dir('bin');
+    const server = await script(path.join(bin, 'my-server'), 'true');
+    assert.equal(await ensureTemporalServer(offline(await dir('cache'), { TEMPORAL_SERVER_PATH: server })), server);
+    await assert.rejects(
+      ensureTemporalServer(offline(await dir('cache'), { TEMPORAL_SERVER_PATH: path.join(bin, 'nope') })),
+      (err: unknown) => err instanceof ProvisionError && err.variable === 'TEMPORAL_SERVER_PATH',
+    );
+  });
+
+  it('copies the PostgreSQL schema out of the module cache once', async () => {
+    const cache = await dir('cache');
+    const moduleDir = await dir('module');
+    const versioned = path.join(moduleDir, 'schema', 'postgresql', 'v12', 'temporal', 'versioned', 'v1.0');
+    await fs.mkdir(versioned, { recursive: true });
+    await fs.writeFile(path.join(moduleDir, 'schema', 'postgresql', 'v12', 'temporal', 'schema.sql'), '-- schema\n');
+    await fs.writeFile(path.join(versioned, 'manifest.json'), '{}\n');
+    const go = await fakeServerGo('1.26.8');
+    const options = offline(cache, { PATH: `${go.bin}:${SYSTEM_PATH}`, FAKE_MODULE_DIR: moduleDir }, { build: true });
+    const schema = await ensureTemporalPostgresSchema(options);
+    assert.equal(schema, path.join(cache, 'temporal-server-v1.29.1', 'schema', 'postgresql', 'v12'));
+    assert.equal(await fs.readFile(path.join(schema, 'temporal', 'versioned', 'v1.0', 'manifest.json'), 'utf8'), '{}\n');
+    assert.match(await fs.readFile(go.calls, 'utf8'), /^list -mod=mod -m -f \{\{\.Dir\}\} go\.temporal\.io\/server /m);
+    assert.equal(await ensureTemporalPostgresSchema(options), schema);
+    assert.equal(await lineCount(go.calls), 1, 'cached: go list not run again');
   });
 });
 

@@ -8,6 +8,9 @@ import * as path from 'node:path';
 import { DEFAULT_PORTS, resolveStackConfig, stackPaths } from '../../scripts/stack/config';
 import { alertmanagerConfig, haproxyConfig, prometheusConfig } from '../../scripts/stack/config-files';
 import { renderDemoSpec } from '../../scripts/stack/demo-spec';
+import { stackEndpoints } from '../../scripts/stack/endpoints';
+import { STACK_PARTS, type StackContext } from '../../scripts/stack/parts';
+import { temporalServerConfig, type PostgresTemporalPorts } from '../../scripts/temporal-postgres';
 import { parseRolloutSpecText } from '../../rollout-spec/parse';
 
 test('stack config: defaults, env port map, flag wins, bad input names the source', () => {
@@ -112,4 +115,49 @@ test('pools: --replicas 3,2 gives servers stable-1..3 and canary-1..2 on consecu
   // A canary port inside the stable pool's range is refused, naming the port.
   assert.throws(() => resolveStackConfig({ dir, replicas: '3,2', ports: '{"canary": 8082}' }, {}), /stable instance 2 would use port 8082, which canary uses/);
   assert.throws(() => resolveStackConfig({ dir, replicas: '0' }, {}), /--replicas .*got "0"/);
+});
+
+test('--temporal: dev by default, postgres on request (flag over env), anything else refused naming the flag', () => {
+  assert.equal(resolveStackConfig({}, {}).temporal, 'dev');
+  assert.equal(resolveStackConfig({}, { PHOENIX_STACK_TEMPORAL: 'postgres' }).temporal, 'postgres');
+  assert.equal(resolveStackConfig({ temporal: 'dev' }, { PHOENIX_STACK_TEMPORAL: 'postgres' }).temporal, 'dev');
+  assert.throws(() => resolveStackConfig({ temporal: 'cassandra' }, {}), /--temporal \(env PHOENIX_STACK_TEMPORAL\): expected dev or postgres, got "cassandra"/);
+
+  const dir = '/tmp/phoenix-stack-pg';
+  const ctx = (temporal: string): StackContext => {
+    const config = resolveStackConfig({ dir, temporal }, {});
+    return { config, paths: stackPaths(dir), env: {}, binaries: () => assert.fail('no binaries needed') };
+  };
+  const enabled = (c: StackContext) => STACK_PARTS.filter((p) => p.enabled(c)).map((p) => p.name);
+  assert.ok(!enabled(ctx('dev')).includes('postgres'), 'the dev stack runs no PostgreSQL');
+  assert.ok(enabled(ctx('postgres')).includes('postgres'));
+  // `down` goes in reverse: the Temporal server stops before the database it writes to.
+  const names = STACK_PARTS.map((p) => p.name);
+  assert.ok(names.indexOf('postgres') < names.indexOf('temporal'));
+  const endpoints = stackEndpoints(ctx('postgres').config, stackPaths(dir), 'token');
+  assert.equal(endpoints.temporalKind, 'postgres');
+  assert.equal(endpoints.temporal, `127.0.0.1:${DEFAULT_PORTS.temporal}`);
+});
+
+test('the PostgreSQL-backed Temporal server config: every listener on 127.0.0.1 on the chosen ports', () => {
+  const ports: PostgresTemporalPorts = {
+    postgres: 45001,
+    frontend: 7233,
+    frontendHttp: 45002,
+    frontendMembership: 21001,
+    history: 45003,
+    historyMembership: 21002,
+    matching: 45004,
+    matchingMembership: 21003,
+    worker: 45005,
+    workerMembership: 21004,
+  };
+  const text = temporalServerConfig(ports, 'secret', '/tmp/dc.yaml');
+  assert.equal((text.match(/bindOnIP: "127\.0\.0\.1"/g) ?? []).length, 4, 'frontend, matching, history and worker');
+  assert.doesNotMatch(text, /0\.0\.0\.0|bindOnLocalHost|pprof|prometheus|archival/);
+  for (const [name, port] of Object.entries(ports)) assert.ok(text.includes(String(port)), `${name} port ${port} in the config`);
+  assert.match(text, /connectAddr: "127\.0\.0\.1:45001"/);
+  assert.match(text, /pluginName: "postgres12"/);
+  assert.match(text, /rpcAddress: "127\.0\.0\.1:7233"/);
+  assert.match(text, /filepath: "\/tmp\/dc\.yaml"/);
 });
