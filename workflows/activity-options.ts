@@ -2,7 +2,7 @@
  * The activity option profiles of a rollout, one per kind of I/O, each with its timeouts and an
  * explicit retry policy. The workflow picks a profile by what is at stake, not per call.
  */
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { RolloutActivities } from '../activities/types';
 import type { RolloutSpec } from '../rollout-spec/types';
 import { NON_RETRYABLE_ERROR_TYPES } from './contract';
@@ -23,6 +23,13 @@ export interface RolloutActivityProfiles {
   rollbackTraffic: RolloutActivities;
   /** One analysis round or pre-flight; the activity itself keeps within the query deadline. */
   analysis: RolloutActivities;
+  /**
+   * The analysis round as a local activity: it runs inside the workflow task that its timer woke,
+   * so a round costs one workflow task and a marker instead of two tasks and an activity task (half
+   * the history events and server round trips). Its queries are reads, so re-running one after a
+   * worker died mid-round is harmless.
+   */
+  localAnalysis: RolloutActivities;
   /** Deploy, health check, promote, terminate: long, heartbeating, cancellable by abort. */
   platform: RolloutActivities;
   /** Alerts are best effort: a down Alertmanager must not stop a rollback. */
@@ -43,6 +50,10 @@ export function activitiesFor(spec: RolloutSpec): RolloutActivityProfiles {
       retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumAttempts: 2, nonRetryableErrorTypes },
     }),
     analysis: proxyActivities<RolloutActivities>({
+      startToCloseTimeout: spec.metrics.queryTimeoutMs + 10_000,
+      retry: { initialInterval: '500ms', maximumAttempts: 2, nonRetryableErrorTypes },
+    }),
+    localAnalysis: proxyLocalActivities<RolloutActivities>({
       startToCloseTimeout: spec.metrics.queryTimeoutMs + 10_000,
       retry: { initialInterval: '500ms', maximumAttempts: 2, nonRetryableErrorTypes },
     }),

@@ -3,7 +3,7 @@
  * the samples with the pure rules of analysis.ts, re-apply drifted weights, and act on the
  * decision. A failed or hung analysis is no data, never a failed rollout.
  */
-import { isCancellation, log, metricMeter } from '@temporalio/workflow';
+import { isCancellation, log, metricMeter, patched } from '@temporalio/workflow';
 import type { AnalyseCanaryResult } from '../activities/types';
 import type { RolloutActivityProfiles } from './activity-options';
 import { buildRules, evaluate, queriesFor } from './analysis';
@@ -14,6 +14,8 @@ import type { StepGate } from './plan';
 import type { Rollout } from './rollout';
 import { reconcileTraffic } from './traffic';
 
+/** Analysis rounds run as local activities from here on; runs recorded before replay on the activity. */
+export const LOCAL_ANALYSIS_PATCH = 'local-analysis-v1';
 
 export async function runAnalysis(r: Rollout, acts: RolloutActivityProfiles, gate: StepGate | null): Promise<void> {
   const { spec } = r;
@@ -22,7 +24,8 @@ export async function runAnalysis(r: Rollout, acts: RolloutActivityProfiles, gat
   const rules = buildRules(spec, gate, d.weight, sinceDeployMs);
   let round: AnalyseCanaryResult;
   try {
-    round = await acts.analysis.analyseCanary({
+    const analyse = patched(LOCAL_ANALYSIS_PATCH) ? acts.localAnalysis : acts.analysis;
+    round = await analyse.analyseCanary({
       ...r.ref,
       queries: queriesFor(rules),
       expectedWeight: d.weight,

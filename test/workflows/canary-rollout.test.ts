@@ -33,7 +33,7 @@ function steps(timeline: { minute: number; weight: number }[]): [number, number]
 
 describe('canaryRollout on the time-skipping server', () => {
   it('walks the default plan on the seed timings and promotes', async () => {
-    const run = await runRollout(env, seedSpec(), { record: 'v2-default-plan-promoted' });
+    const run = await runRollout(env, seedSpec(), { record: 'v5-default-plan-promoted' });
     assert.equal(run.result.outcome, 'promoted', run.result.reason);
     assert.deepEqual(steps(run.timeline), [
       [2, 5],
@@ -52,13 +52,21 @@ describe('canaryRollout on the time-skipping server', () => {
     // Analysis ran on every 30 s tick while the canary had traffic: 45 minutes of it.
     assert.equal(run.world.count('analyseCanary'), 90);
     assert.ok(run.result.checks.every((c) => c.outcome === 'pass'));
+    // The scale budget (docs/scaling.md): each round is a local activity inside the task its timer
+    // woke, so it costs a timer, one workflow task and a marker, and no activity task.
+    const events = (await env.client.workflow.getHandle(run.workflowId).fetchHistory()).events ?? [];
+    const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'analyseCanary');
+    assert.equal(scheduled.length, 0, 'no analysis round is an activity task');
+    const markers = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+    assert.equal(markers.length, 90, 'every analysis round is a local-activity marker');
+    assert.ok(events.length <= 90 * 6 + 120, `history has ${events.length} events for 90 analysis rounds`);
     console.log(`default plan timeline (min, weight): ${JSON.stringify(run.timeline.map((t) => [t.minute, t.weight]))}`);
   });
 
   it('rolls back at once on a critical error rate in phase 2', async () => {
     const world = new FakeWorld();
     world.metric = (q, weight) => (q.metric === 'error_rate' && q.target === 'canary' && weight >= 20 ? 0.05 : HEALTHY[q.metric]);
-    const run = await runRollout(env, seedSpec(), { world, record: 'v2-immediate-rollback' });
+    const run = await runRollout(env, seedSpec(), { world, record: 'v5-immediate-rollback' });
     assert.equal(run.result.outcome, 'rolled_back');
     assert.match(run.result.reason, /error_rate > 1%|critical/);
     assert.deepEqual(
@@ -256,7 +264,7 @@ describe('canaryRollout on the time-skipping server', () => {
       noErrorRate(world);
       const run = await runRollout(env, seedSpec({ noData: { action: 'hold', consecutiveLimit: 3 } }), {
         world,
-        record: 'v2-no-data-hold',
+        record: 'v5-no-data-hold',
         drive: async (handle) => {
           await env.sleep(20 * MINUTE);
           const s = await handle.query(statusQuery);
@@ -295,7 +303,7 @@ describe('canaryRollout on the time-skipping server', () => {
       (input as { weight: number }).weight === 40
         ? ApplicationFailure.create({ type: 'TrafficTargetNotFoundError', message: 'No such server.', nonRetryable: true })
         : undefined;
-    const run = await runRollout(env, seedSpec(), { world, record: 'v2-failed-activity' });
+    const run = await runRollout(env, seedSpec(), { world, record: 'v5-failed-activity' });
     assert.equal(run.result.outcome, 'failed');
     assert.match(run.result.reason, /setCanaryWeight failed: No such server/);
     assert.deepEqual(

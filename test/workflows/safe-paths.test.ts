@@ -334,7 +334,7 @@ describe('trusts what it measures', () => {
     const world = new FakeWorld();
     const run = await runRollout(env, seedSpec(), {
       world,
-      record: 'v2-traffic-drift',
+      record: 'v5-traffic-drift',
       drive: async (handle) => {
         await waitForStatus(handle, (s) => s.weight === 20, { stepMs: STEP_MS });
         world.routerWeight = 0; // an HAProxy reload reset the weights
