@@ -15,7 +15,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -613,6 +613,9 @@ export async function startPostgresTemporal(options: PostgresTemporalOptions = {
     await postgres?.stop('SIGINT');
     if (ownDir) await fs.rm(dir, { recursive: true, force: true });
   };
+  // A test process that dies before stop() leaves no database behind in /tmp (its children are SIGKILLed on exit too).
+  const removeOnExit = (): void => rmSync(dir, { recursive: true, force: true });
+  if (ownDir && !detached) process.once('exit', removeOnExit);
   try {
     await fs.mkdir(dir, { recursive: true });
     const fresh = !(await exists(path.join(paths.postgresData, 'PG_VERSION')));
@@ -668,11 +671,13 @@ export async function startPostgresTemporal(options: PostgresTemporalOptions = {
         // SIGINT is PostgreSQL's fast shutdown: clients are disconnected, no waiting for them.
         await pg.stop('SIGINT');
         if (ownDir) await fs.rm(dir, { recursive: true, force: true });
+        process.removeListener('exit', removeOnExit);
       },
       output: () => readFileSync(logs.temporal, 'utf8').slice(-OUTPUT_LIMIT),
     };
   } catch (err) {
     await cleanUp().catch(() => {});
+    process.removeListener('exit', removeOnExit);
     throw err;
   }
 }

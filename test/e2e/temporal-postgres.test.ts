@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { readRecordedCalls, startDoubleWorker, waitFor, type RecordedCall } from '../helpers/double-worker';
 import { startPostgresTemporal, type PostgresTemporal } from '../helpers/temporal-postgres';
+import { lastStartTimings } from '../../scripts/temporal-postgres';
 import { seedSpec } from '../workflows/spec-fixture';
 import { canaryRollout } from '../../workflows';
 import { statusQuery } from '../../workflows/contract';
@@ -39,7 +40,11 @@ describe('a rollout on a PostgreSQL-backed Temporal server', { timeout: 180_000 
   before(async () => {
     const started = Date.now();
     temporal = await startPostgresTemporal();
-    process.stdout.write(`# PostgreSQL + Temporal server serving in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    const t = lastStartTimings();
+    process.stdout.write(
+      `# PostgreSQL + Temporal server serving in ${((Date.now() - started) / 1000).toFixed(1)} s ` +
+        `(initdb + PostgreSQL ${t?.postgresMs} ms, schema ${t?.schemaMs} ms, Temporal to serving with namespace and search attributes ${t?.temporalMs} ms)\n`,
+    );
     connection = await Connection.connect({ address: temporal.address });
     client = new Client({ connection, namespace: temporal.namespace });
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'phoenix-pg-e2e-'));
@@ -92,6 +97,7 @@ describe('a rollout on a PostgreSQL-backed Temporal server', { timeout: 180_000 
     assert.deepEqual(result.timeline.map((t) => t.weight), TIMELINE, 'the workflow saw each step exactly once');
     const calls = readRecordedCalls(callsFile);
     const applied = weightsOf(calls);
+    process.stdout.write(`# weights applied (pid): ${calls.filter((c) => c.activity === 'setCanaryWeight').map((c) => `${c.weight} (${c.pid})`).join(', ')}\n`);
     assert.deepEqual(steps(applied), steps(APPLIED), `weights applied out of order or skipped: ${applied.join(', ')}`);
     assert.equal(calls.filter((c) => c.activity === 'promoteCanary').length, 1);
     assert.ok(
