@@ -3,7 +3,8 @@
  * server, measured per N (issue 10 §2).
  *
  *   npm run bench -- --scale [--counts 100,1000] [--interval 30s] [--plan 10m]
- *                    [--activities doubles|real] [--deadline 25m] [--histories 50] [--json]
+ *                    [--activities doubles|real] [--deadline 25m] [--histories 50]
+ *                    [--workflows-ref <git ref>] [--json]
  *
  * Per N: a fresh `temporal server start-dev` (SQLite in a temp dir, 127.0.0.1, free ports) and ONE
  * worker as a child process running the prebuilt bundle of workflows/, with either cheap activity
@@ -11,8 +12,11 @@
  * real HAProxy and Prometheus (`real`). The spec is the seed's plan shape with its durations scaled
  * to `--plan`, analysis every `--interval`. All N rollouts are started at once; the run ends when all
  * ended or at the deadline (then the rest are recorded with their state and terminated). Prints a
- * table; `--json` prints one JSON object on the last line.
+ * table; `--json` prints one JSON object on the last line. `--workflows-ref` bundles workflows/ as
+ * committed at a git ref instead of the working tree, so one checkout measures before and after.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -32,7 +36,27 @@ interface ScaleFlags {
   deadline?: number;
   histories: number;
   startConcurrency: number;
+  workflowsRef?: string;
   json?: boolean;
+}
+
+const REPO_ROOT = path.join(__dirname, '..', '..');
+
+/**
+ * The workflows/ to bundle: the working tree's, or a ref's, exported with `git archive` into
+ * `dir` (with this checkout's node_modules linked in, for webpack to resolve the SDK).
+ */
+function workflowsSource(dir: string, ref: string | undefined): { workflowsPath: string; label: string } {
+  if (!ref) return { workflowsPath: require.resolve('../../workflows'), label: 'working tree' };
+  const sha = execFileSync('git', ['-C', REPO_ROOT, 'rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`], {
+    encoding: 'utf8',
+  }).trim();
+  const tree = path.join(dir, 'src');
+  mkdirSync(tree, { recursive: true });
+  const tar = execFileSync('git', ['-C', REPO_ROOT, 'archive', sha], { maxBuffer: 1 << 30 });
+  execFileSync('tar', ['-x', '-C', tree], { input: tar });
+  symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(tree, 'node_modules'));
+  return { workflowsPath: path.join(tree, 'workflows'), label: `${ref} (${sha.slice(0, 12)})` };
 }
 
 const counts = (v: string): number[] => {
@@ -55,6 +79,8 @@ const positiveInt = (v: string): number => {
   return n;
 };
 
+const loadAverage = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+
 /** Default deadline: twice the plan plus 2 minutes, so a run that falls behind is still bounded. */
 export function defaultDeadlineMs(planMs: number): number {
   return 2 * planMs + 120_000;
@@ -63,13 +89,19 @@ export function defaultDeadlineMs(planMs: number): number {
 async function main(flags: ScaleFlags): Promise<void> {
   const log = (line: string): void => void (flags.json ? process.stderr : process.stdout).write(`${line}\n`);
   if (flags.plan > SEED_PLAN_MS) throw new InvalidArgumentError(`--plan longer than the seed's own plan (${SEED_PLAN_MS / 60_000} min)`);
+  // A busy machine shows up as schedule-to-start latency that is not Phoenix's: say how busy it was.
+  const loadBefore = loadAverage();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'phoenix-scale-bundle-'));
   const reports: ScaleRunReport[] = [];
+  let workflows = '';
   try {
     // Bundled here, once: webpack in the worker would inflate the RSS being measured.
     const bundlePath = path.join(dir, 'workflow-bundle.js');
+    const source = workflowsSource(dir, flags.workflowsRef);
+    workflows = source.label;
+    log(`workflow bundle from ${workflows}`);
     const { code } = await bundleWorkflowCode({
-      workflowsPath: require.resolve('../../workflows'),
+      workflowsPath: source.workflowsPath,
       logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => log(m), log: () => undefined },
     });
     await fs.writeFile(bundlePath, code);
@@ -92,8 +124,10 @@ async function main(flags: ScaleFlags): Promise<void> {
     await fs.rm(dir, { recursive: true, force: true });
   }
   log('');
+  const loadAfter = loadAverage();
+  log(`workflows: ${workflows}; load average (1, 5, 15 min) before ${loadBefore}, after ${loadAfter}`);
   log(formatScaleTable(reports));
-  if (flags.json) process.stdout.write(`${JSON.stringify({ scale: reports })}\n`);
+  if (flags.json) process.stdout.write(`${JSON.stringify({ workflows, loadBefore, loadAfter, scale: reports })}\n`);
   if (reports.some((r) => r.firstError)) process.exitCode = 1;
 }
 
@@ -108,6 +142,7 @@ export async function runScaleBench(argv: string[]): Promise<void> {
     .option('--deadline <duration>', 'hard limit per N from the first start (default 2 × plan + 2m)', duration)
     .option('--histories <n>', 'histories to read at the end per N', positiveInt, 50)
     .option('--start-concurrency <n>', 'workflow starts in flight at once', positiveInt, 50)
+    .option('--workflows-ref <ref>', 'bundle workflows/ as committed at this git ref (default: the working tree)')
     .option('--json', 'print the results as one JSON object on the last line')
     .showHelpAfterError();
   program.action(async (flags: ScaleFlags) => {

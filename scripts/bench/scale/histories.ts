@@ -41,6 +41,11 @@ export interface RolloutHistory {
   analyses: number;
   /** analyseCanary scheduled (`A`) and setCanaryWeight completed (`W`), ms. */
   timed: TimedEvent[];
+  /**
+   * Events from one analysis to the next within a step (no weight change between): what one
+   * analysis round costs in history, timer and workflow tasks included.
+   */
+  roundEvents: number[];
 }
 
 function ms(ts: HistoryEvent['eventTime']): number {
@@ -50,13 +55,18 @@ function ms(ts: HistoryEvent['eventTime']): number {
 
 /** Reads one rollout's whole chain of runs, newest run found by following continued-as-new. */
 export async function readRolloutHistory(client: Client, workflowId: string, firstRunId: string): Promise<RolloutHistory> {
-  const h: RolloutHistory = { workflowId, events: 0, runs: 0, workflowTaskTimeouts: 0, analyses: 0, timed: [] };
+  const h: RolloutHistory = { workflowId, events: 0, runs: 0, workflowTaskTimeouts: 0, analyses: 0, timed: [], roundEvents: [] };
   for (let runId: string | undefined = firstRunId; runId && h.runs < 1000; h.runs++) {
     const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
     const list: HistoryEvent[] = history.events ?? [];
     h.events += list.length;
     const scheduledType = new Map<string, string>();
-    for (const e of list) {
+    let lastAnalysis: number | null = null;
+    const analysisAt = (i: number): void => {
+      if (lastAnalysis !== null) h.roundEvents.push(i - lastAnalysis);
+      lastAnalysis = i;
+    };
+    for (const [i, e] of list.entries()) {
       if (e.eventType === WORKFLOW_TASK_TIMED_OUT) h.workflowTaskTimeouts++;
       if (e.eventType === ACTIVITY_TASK_SCHEDULED) {
         const type = e.activityTaskScheduledEventAttributes?.activityType?.name ?? '';
@@ -64,7 +74,9 @@ export async function readRolloutHistory(client: Client, workflowId: string, fir
         if (type === 'analyseCanary') {
           h.analyses++;
           h.timed.push({ a: 'A', t: ms(e.eventTime) });
+          analysisAt(i);
         }
+        if (type === 'setCanaryWeight') lastAnalysis = null;
       }
       // A local activity is one marker, written when the workflow task that ran it completed.
       if (e.eventType === MARKER_RECORDED) {
@@ -72,8 +84,10 @@ export async function readRolloutHistory(client: Client, workflowId: string, fir
         if (type === 'analyseCanary') {
           h.analyses++;
           h.timed.push({ a: 'A', t: ms(e.eventTime) });
+          analysisAt(i);
         } else if (type === 'setCanaryWeight') {
           h.timed.push({ a: 'W', t: ms(e.eventTime) });
+          lastAnalysis = null;
         }
       }
       if (e.eventType === ACTIVITY_TASK_COMPLETED) {

@@ -82,7 +82,10 @@ export interface ScaleRunReport {
   history: {
     sampled: number;
     eventsPerRollout: { mean: number; min: number; max: number } | null;
+    /** All events of the sample over its analyses (deploy, warm-up and promotion included). */
     eventsPerAnalysis: number | null;
+    /** Median events from one analysis to the next within a step: the marginal cost of a round. */
+    eventsPerAnalysisRound: number | null;
     runsPerRollout: number | null;
     workflowTaskTimeouts: number;
     /** Timeouts in the sample scaled to all N rollouts. */
@@ -279,6 +282,7 @@ export async function runScale(o: ScaleRunOptions): Promise<ScaleRunReport> {
           ? { mean: Math.round(events.reduce((a, b) => a + b, 0) / events.length), min: Math.min(...events), max: Math.max(...events) }
           : null,
         eventsPerAnalysis: analysesInSample ? round(events.reduce((a, b) => a + b, 0) / analysesInSample, 1) : null,
+        eventsPerAnalysisRound: quantile(sampled.flatMap((h) => h.roundEvents), 0.5),
         runsPerRollout: sampled.length ? round(sampled.reduce((a, h) => a + h.runs, 0) / sampled.length, 2) : null,
         workflowTaskTimeouts: timeouts,
         workflowTaskTimeoutsEstimate: sampled.length ? Math.round((timeouts * o.n) / sampled.length) : null,
