@@ -3,7 +3,6 @@
  * does the work). Everything listens on 127.0.0.1 on free ports; `stop()` removes the temp dir.
  */
 import { startPostgresTemporal as startSetup } from '../../scripts/temporal-postgres';
-import { installQuietRuntime } from './temporal';
 
 /** A running PostgreSQL-backed Temporal server. */
 export interface PostgresTemporal {
@@ -23,7 +22,6 @@ export interface PostgresTemporal {
  * cannot be built.
  */
 export async function startPostgresTemporal(options: { dir?: string } = {}): Promise<PostgresTemporal> {
-  installQuietRuntime();
   const handle = await startSetup(options.dir !== undefined ? { dir: options.dir } : {});
   return {
     address: handle.address,
