@@ -20,7 +20,7 @@ import { mkdirSync, symlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { parseDuration } from '../../rollout-spec/units';
 import { describeCause } from '../../client/rollouts';
@@ -86,8 +86,27 @@ export function defaultDeadlineMs(planMs: number): number {
   return 2 * planMs + 120_000;
 }
 
+/**
+ * Ctrl-C (or SIGTERM) stops the current run and tears down what it started; a second one exits at
+ * once. The SDK runtime is installed here without its own shutdown signals, which would otherwise
+ * swallow SIGINT/SIGTERM in this process (it has no worker to shut down).
+ */
+function interruptible(log: (line: string) => void): AbortSignal {
+  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(130);
+    log(`${signal}: stopping the run and tearing down (again to exit at once)`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return controller.signal;
+}
+
 async function main(flags: ScaleFlags): Promise<void> {
   const log = (line: string): void => void (flags.json ? process.stderr : process.stdout).write(`${line}\n`);
+  const signal = interruptible(log);
   if (flags.plan > SEED_PLAN_MS) throw new InvalidArgumentError(`--plan longer than the seed's own plan (${SEED_PLAN_MS / 60_000} min)`);
   // A busy machine shows up as schedule-to-start latency that is not Phoenix's: say how busy it was.
   const loadBefore = loadAverage();
@@ -106,6 +125,7 @@ async function main(flags: ScaleFlags): Promise<void> {
     });
     await fs.writeFile(bundlePath, code);
     for (const n of flags.counts) {
+      if (signal.aborted) break;
       const report = await runScale({
         n,
         intervalMs: flags.interval,
@@ -115,6 +135,7 @@ async function main(flags: ScaleFlags): Promise<void> {
         histories: flags.histories,
         startConcurrency: flags.startConcurrency,
         bundlePath,
+        signal,
         progress: log,
       });
       reports.push(report);

@@ -34,6 +34,8 @@ export interface ScaleRunOptions {
   /** Starts in flight at once. */
   startConcurrency: number;
   bundlePath: string;
+  /** Aborted: stop starting and waiting, measure what there is, tear down. */
+  signal: AbortSignal;
   progress: (line: string) => void;
 }
 
@@ -152,6 +154,7 @@ export async function runScale(o: ScaleRunOptions): Promise<ScaleRunReport> {
     o.progress(`N=${o.n}: starting ${o.n} rollouts (plan ${Math.round(plan.totalMs / 1000)} s, analysis every ${o.intervalMs} ms) ...`);
     let startFailures = 0;
     await pool(specs, o.startConcurrency, async (spec) => {
+      if (o.signal.aborted) return;
       try {
         await rollouts.start(spec);
       } catch (err) {
@@ -166,7 +169,7 @@ export async function runScale(o: ScaleRunOptions): Promise<ScaleRunReport> {
     let running = o.n - startFailures;
     let lastProgress = Date.now();
     const deadline = t0 + o.deadlineMs;
-    while (running > 0 && Date.now() < deadline && !worker.exited()) {
+    while (running > 0 && Date.now() < deadline && !worker.exited() && !o.signal.aborted) {
       await new Promise((r) => setTimeout(r, 2_000));
       try {
         running = (await temporal.workflow.count(query)).count;
@@ -180,8 +183,9 @@ export async function runScale(o: ScaleRunOptions): Promise<ScaleRunReport> {
         );
       }
     }
-    const deadlineReached = running > 0;
+    const deadlineReached = running > 0 && !o.signal.aborted;
     const elapsedMs = Date.now() - t0;
+    if (o.signal.aborted) fail(`interrupted with ${running} running`);
     if (worker.exited()) fail(`worker exited (${worker.exited()}): ${worker.stderrTail().slice(-500)}`);
     const wErr = worker.firstError();
     if (wErr) fail(`worker stderr: ${wErr.line}`, wErr.at);
