@@ -472,7 +472,9 @@ function startTemporalProcess(
       spawn(serverBin, ['--root', paths.temporalRoot, '--config', 'config', '--env', 'development', '--allow-no-auth', 'start'], {
         stdio,
         detached: options.detached,
-        env: options.env,
+        // Only what a Go program needs: the server must not see the caller's secrets, nor read
+        // TEMPORAL_* settings meant for clients.
+        env: pickEnv(options.env, ['PATH', 'HOME', 'LANG', 'TZ']),
       }),
     'temporal-server',
     options.logFile,
@@ -784,6 +786,10 @@ function tcpOpen(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+function pickEnv(env: NodeJS.ProcessEnv, names: readonly string[]): NodeJS.ProcessEnv {
+  return Object.fromEntries(names.flatMap((name) => (env[name] !== undefined ? [[name, env[name]]] : [])));
 }
 
 function sleep(ms: number): Promise<void> {
