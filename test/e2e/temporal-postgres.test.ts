@@ -61,8 +61,11 @@ describe('a rollout on a PostgreSQL-backed Temporal server', { timeout: 180_000 
     const callsFile = path.join(dir, 'calls.jsonl');
     const taskQueue = 'pg-two-workers';
     const env = { TEMPORAL_ADDRESS: (temporal as PostgresTemporal).address, TASK_QUEUE: taskQueue, CALLS_FILE: callsFile, SHARED_WORLD: '1' };
+    const workersStarted = Date.now();
     const [a, b] = await Promise.all([startDoubleWorker(env), startDoubleWorker(env)]);
     workers.push(a, b);
+    const rolloutStarted = Date.now();
+    process.stdout.write(`# two workers polling after ${((rolloutStarted - workersStarted) / 1000).toFixed(1)} s\n`);
     const spec = seedSpec({
       service: 'pg-two-workers',
       warmup: { duration: '1s' },
@@ -93,6 +96,7 @@ describe('a rollout on a PostgreSQL-backed Temporal server', { timeout: 180_000 
     process.stdout.write(`# worker ${victim.pid} SIGKILLed at 5%; Temporal server SIGKILLed at 20% and serving again after ${restartMs} ms\n`);
 
     const result = await handle.result();
+    process.stdout.write(`# rollout promoted ${((Date.now() - rolloutStarted) / 1000).toFixed(1)} s after its start\n`);
     assert.equal(result.outcome, 'promoted', result.reason);
     assert.deepEqual(result.timeline.map((t) => t.weight), TIMELINE, 'the workflow saw each step exactly once');
     const calls = readRecordedCalls(callsFile);
