@@ -76,3 +76,40 @@ export function checkRollout(o: RolloutObservation): string[] {
   if (o.stableServes !== wantServing) say(`stable slot serves ${o.stableServes ?? 'nothing'}, expected ${wantServing}`);
   return out;
 }
+
+/** One HAProxy reload: when the new worker answered, and the canaries that carried traffic before. */
+export interface ReloadEvent {
+  atMs: number;
+  /** [service, canary weight before the reload]. */
+  carrying: [string, number][];
+}
+
+/** What the reloads cost and how the rollouts got their weights back, from their timelines. */
+export interface ReloadStats {
+  /** Canary weights the reloads reset to 0. */
+  lost: number;
+  /** Of those, re-applied by an analysis (a `drift re-applied` timeline entry came next). */
+  reapplied: number;
+  /** Of those, set by the rollout's next step or rollback before an analysis noticed. */
+  superseded: number;
+  /** Slowest reload → re-applied (s), by the timeline's clock. */
+  slowestS: number;
+}
+
+/** Reads, for each canary a reload reset, the first timeline entry after the reload. */
+export function reloadStats(reloads: readonly ReloadEvent[], timelines: ReadonlyMap<string, readonly WeightChange[]>): ReloadStats {
+  const stats: ReloadStats = { lost: 0, reapplied: 0, superseded: 0, slowestS: 0 };
+  for (const reload of reloads) {
+    for (const [service] of reload.carrying) {
+      stats.lost++;
+      const next = (timelines.get(service) ?? []).find((c) => Date.parse(c.at) > reload.atMs);
+      if (next?.reason.startsWith('drift re-applied')) {
+        stats.reapplied++;
+        stats.slowestS = Math.max(stats.slowestS, (Date.parse(next.at) - reload.atMs) / 1000);
+      } else if (next) {
+        stats.superseded++;
+      }
+    }
+  }
+  return stats;
+}

@@ -1,3 +1,5 @@
+import type { ReloadStats } from './checks';
+
 /** The one table a chaos run prints: faults by kind, rollouts, outcomes, anomalies, wall time. */
 
 /** One fault as injected. */
@@ -31,8 +33,8 @@ export interface ChaosReport {
   workers: number;
   faults: FaultRecord[];
   rollouts: RolloutRow[];
-  /** Per HAProxy reload: backends whose canary weight was re-applied, and the slowest (s). */
-  reapplied: { backends: number; of: number; maxS: number }[];
+  /** How the canary weights the HAProxy reloads reset came back. */
+  reloads: ReloadStats;
   anomalies: string[];
   wallS: number;
 }
@@ -49,7 +51,10 @@ export function renderReport(r: ChaosReport): string {
   const reloads = count('haproxy_reload');
   const outages = count('prometheus_outage');
   const maxDur = (fs: FaultRecord[]) => Math.max(0, ...fs.map((f) => f.durationS ?? 0)).toFixed(1);
-  const reapplied = r.reapplied.map((x) => `${x.backends}/${x.of} backends re-applied, slowest ${x.maxS.toFixed(1)} s`).join('; ');
+  const rl = r.reloads;
+  const reapplied =
+    `${rl.lost} canary weights reset: ${rl.reapplied} re-applied by an analysis (slowest ${rl.slowestS.toFixed(1)} s after the reload), ` +
+    `${rl.superseded} set by the next step first`;
   const outcomes = new Map<string, { got: number; want: number }>();
   for (const row of r.rollouts) {
     const o = outcomes.get(row.outcome) ?? { got: 0, want: 0 };
@@ -64,7 +69,7 @@ export function renderReport(r: ChaosReport): string {
     ['Temporal server', `${r.temporal}, ${r.workers} workers on one task queue`],
     ['worker SIGKILLs', `${kills.length} (${aimed} during a weight change; ${retries} weight changes retried after a kill)`],
     ['Temporal server restarts', `${restarts.length} (longest ${maxDur(restarts)} s down)`],
-    ['HAProxy reloads', `${reloads.length}${reapplied ? ` (${reapplied})` : ''}`],
+    ['HAProxy reloads', `${reloads.length} (${reapplied})`],
     ['Prometheus outages', `${outages.length} (${maxDur(outages)} s each)`],
     ['rollouts', String(r.rollouts.length)],
     ['outcomes', [...outcomes].map(([k, v]) => `${k} ${v.got} (expected ${v.want})`).join(', ')],

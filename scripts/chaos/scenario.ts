@@ -21,7 +21,7 @@ import { buildPlan } from '../../workflows/plan';
 import { ensureStackBinaries } from '../stack/binaries';
 import { DEMO_ADMIN_TOKEN_ENV } from '../stack/demo-spec';
 import { freePorts } from '../temporal-server';
-import { checkRollout, plannedTimeline } from './checks';
+import { checkRollout, plannedTimeline, reloadStats, type ReloadEvent } from './checks';
 import { startChaosHaproxy, type ChaosHaproxy } from './haproxy';
 import type { ChaosSize } from './presets';
 import { chaosPrometheus, type ChaosPrometheus } from './prometheus';
@@ -93,8 +93,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
   let clean = false;
   const anomalies: string[] = [];
   const faults: FaultRecord[] = [];
-  // Per HAProxy reload, how the rollouts re-applied their weights (filled by the reload lane).
-  const reapplied: ChaosReport['reapplied'] = [];
+  // Each HAProxy reload and the canaries it reset (filled by the reload lane).
+  const reloadEvents: ReloadEvent[] = [];
   log(`chaos: seed ${opts.seed}, ${size.rollouts} rollouts (${size.faulty} faulty), Temporal ${opts.temporal}, dir ${dir}`);
 
   try {
@@ -194,7 +194,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
 
     const allDone = () => tracked.every((t) => t.result !== undefined);
     const monitor = monitorRollouts({ tracked, rollouts, raw, workerEnv, log, sinceT0, allDone, deadline });
-    const injector = injectFaults({ size, rng, pool, temporal, haproxy, prometheus, faults, anomalies, reapplied, tracked, log, sinceT0, allDone, deadline });
+    const injector = injectFaults({ size, rng, pool, temporal, haproxy, prometheus, faults, anomalies, reloadEvents, tracked, log, sinceT0, allDone, deadline });
 
     await Promise.all(starting);
     await Promise.all([monitor, injector]);
@@ -246,7 +246,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
       workers: WORKERS,
       faults: faults.sort((a, b) => a.atS - b.atS),
       rollouts: rows,
-      reapplied,
+      reloads: reloadStats(reloadEvents, new Map(tracked.map((t) => [t.service.name, t.result?.timeline ?? []]))),
       anomalies,
       wallS: (Date.now() - wallStart) / 1000,
     };
@@ -363,7 +363,7 @@ async function injectFaults(ctx: {
   prometheus: ChaosPrometheus;
   faults: FaultRecord[];
   anomalies: string[];
-  reapplied: ChaosReport['reapplied'];
+  reloadEvents: ReloadEvent[];
   tracked: Tracked[];
   log: (line: string) => void;
   sinceT0: () => number;
@@ -372,7 +372,8 @@ async function injectFaults(ctx: {
 }): Promise<void> {
   const { size, rng } = ctx;
   // The whole schedule is drawn up front, so a seed names the same schedule whatever happens.
-  const killTimes = Array.from({ length: size.kills }, () => rng.between(...size.faultWindowS)).sort((a, b) => a - b);
+  // Kills one in each slice of the window, so both workers get time to come back between them.
+  const killTimes = spread(rng, size.kills, size.faultWindowS);
   const aimed = new Set(rng.shuffle([...killTimes.keys()]).slice(0, size.killsDuringWeightChange));
   const restartDelays = killTimes.map(() => rng.between(0.5, 2.5));
   const temporalTimes = spread(rng, size.temporalRestarts, size.faultWindowS);
@@ -417,7 +418,7 @@ async function injectFaults(ctx: {
       restarts.push(
         (async () => {
           await sleep(delay * 1000);
-          await s.start().catch((err: unknown) => ctx.anomalies.push(`${s.name} failed to restart: ${(err as Error).message}`));
+          await startSupervised(s, ctx.deadline).catch((err: unknown) => ctx.anomalies.push(`${s.name} failed to restart: ${(err as Error).message}`));
         })(),
       );
     }
@@ -434,6 +435,7 @@ async function injectFaults(ctx: {
   };
 
   const reloadLane = async () => {
+    const watches: Promise<void>[] = [];
     for (const atS of reloadTimes) {
       if (!(await waitUntil(atS))) return;
       // A reload only tests something while some canary carries traffic.
@@ -453,8 +455,11 @@ async function injectFaults(ctx: {
         durationS: (reloadedAt - from) / 1000,
         detail: `weights back to the config file's; canaries carrying traffic before: ${carrying.map(([b, w]) => `${b}@${w.canary}`).join(', ') || 'none'}`,
       });
-      ctx.reapplied.push(await watchReapply(ctx, carrying.map(([b]) => b), reloadedAt));
+      ctx.reloadEvents.push({ atMs: reloadedAt, carrying: carrying.map(([b, w]) => [b, w.canary]) });
+      // Watched in the background: the next reload need not wait for this one's rollouts.
+      watches.push(watchReapply(ctx, carrying.map(([b, w]) => [b, w.canary]), reloadedAt));
     }
+    await Promise.all(watches);
   };
 
   const outageLane = async () => {
@@ -474,34 +479,52 @@ async function injectFaults(ctx: {
 }
 
 /**
- * Waits until a backend that lost its canary weight in a reload has it again, or its rollout
- * ended or left the step; a rollout still at that step with weight 0 after 30 s is an anomaly.
+ * Follows each backend that lost its canary weight in a reload until the weight is back, or its
+ * rollout left that step or ended (the next step sets the weights anyway). Analyses compare the
+ * read-back weights with the plan, so three analyses at that step that leave the weight at 0 are
+ * an anomaly. Bounded by the run's deadline: while both workers are down nothing analyses.
  */
 async function watchReapply(
-  ctx: { haproxy: ChaosHaproxy; tracked: Tracked[]; anomalies: string[] },
-  backends: string[],
+  ctx: { haproxy: ChaosHaproxy; tracked: Tracked[]; anomalies: string[]; deadline: number },
+  carrying: [string, number][],
   reloadedAt: number,
-): Promise<{ backends: number; of: number; maxS: number }> {
-  let reapplied = 0;
-  let maxS = 0;
-  const pending = new Set(backends);
-  while (pending.size > 0 && Date.now() - reloadedAt < 30_000) {
+): Promise<void> {
+  const pending = new Map(carrying.map(([b, w]) => [b, { weight: w, missedAnalyses: new Set<string>() }]));
+  while (pending.size > 0 && Date.now() < ctx.deadline) {
     const now = await ctx.haproxy.weights().catch(() => undefined);
-    for (const b of [...pending]) {
+    for (const [b, p] of [...pending]) {
       const t = ctx.tracked.find((x) => x.service.backend === b);
-      if ((now?.get(b)?.canary ?? 0) > 0) {
-        reapplied++;
-        maxS = Math.max(maxS, (Date.now() - reloadedAt) / 1000);
+      const last = t?.last;
+      if ((now?.get(b)?.canary ?? 0) > 0 || !t || t.result || !last || last.state !== 'progressing' || last.weight !== p.weight) {
         pending.delete(b);
-      } else if (!t || t.result || (t.last && t.last.state !== 'progressing')) {
-        // Ended or rolling back: weight 0 is what it wants now.
-        pending.delete(b);
+      } else if (now && last.lastAnalysisAt && Date.parse(last.lastAnalysisAt) > reloadedAt + 1_000 && Date.now() - Date.parse(last.lastAnalysisAt) > 2_000) {
+        p.missedAnalyses.add(last.lastAnalysisAt);
+        if (p.missedAnalyses.size >= 3) {
+          ctx.anomalies.push(
+            `${b}: ${p.missedAnalyses.size} analyses at ${p.weight}% after an HAProxy reload left the canary weight at 0 (last ${last.lastAnalysisAt})`,
+          );
+          pending.delete(b);
+        }
       }
     }
-    await sleep(100);
+    await sleep(200);
   }
-  for (const b of pending) ctx.anomalies.push(`${b}: canary weight not re-applied within 30 s of an HAProxy reload`);
-  return { backends: reapplied, of: backends.length, maxS };
+}
+
+/**
+ * Starts a worker as a process supervisor would: a worker that exits at start-up (its Temporal
+ * server is restarting, say) is started again after a second, until the deadline.
+ */
+async function startSupervised(slot: WorkerSlot, deadline: number): Promise<void> {
+  for (;;) {
+    try {
+      await slot.start();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(1_000);
+    }
+  }
 }
 
 /** A ready worker picked at random, waiting (bounded) for one if none is. */

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
-import { checkRollout, type RolloutObservation } from '../../scripts/chaos/checks';
+import { checkRollout, reloadStats, type RolloutObservation } from '../../scripts/chaos/checks';
 import { chaosHaproxyConfig, parseAllServerWeights } from '../../scripts/chaos/haproxy';
 import { createRng } from '../../scripts/chaos/rng';
 import type { WeightChange } from '../../workflows/contract';
@@ -89,6 +89,18 @@ describe('chaos checks', () => {
     assert.match(found, /canary process 4242 still running/);
     assert.match(found, /stable 70 \/ canary 30/);
     assert.match(found, /serves v1, expected v2/);
+  });
+});
+
+describe('chaos HAProxy reload accounting', () => {
+  test('the first timeline entry after a reload says whether an analysis re-applied the weight', () => {
+    const t = (s: number, weight: number, reason: string): WeightChange => ({ at: new Date(s * 1000).toISOString(), weight, phase: 'p', reason });
+    const timelines = new Map([
+      ['a', [t(1, 10, 'phase x'), t(14, 10, 'drift re-applied (router had canary 0)'), t(30, 30, 'phase y')]],
+      ['b', [t(1, 10, 'phase x'), t(20, 30, 'phase y')]],
+    ]);
+    const stats = reloadStats([{ atMs: 10_000, carrying: [['a', 10], ['b', 10]] }], timelines);
+    assert.deepEqual(stats, { lost: 2, reapplied: 1, superseded: 1, slowestS: 4 });
   });
 });
 
