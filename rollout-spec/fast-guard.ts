@@ -9,6 +9,9 @@
 import { z } from 'zod';
 import { minRequestsIn, type MinimumEvidence } from './evidence';
 import { durationField, fractionField, strict } from './fields';
+import type { FastGuard } from './fast-guard-settings';
+
+export { enabledFastGuard, type FastGuard } from './fast-guard-settings';
 
 /** Sampling interval bounds (ms): faster loads the runtime API for nothing, slower loses the point. */
 export const FAST_GUARD_INTERVAL_MS = { min: 100, max: 250, default: 200 } as const;
@@ -72,15 +75,6 @@ export const fastGuardSchema = strict({
 /** `fastGuard` as written, parsed. */
 export type FastGuardInput = z.output<typeof fastGuardSchema>;
 
-/** The normalized guard: every default resolved, durations in ms. */
-export interface FastGuard {
-  enabled: boolean;
-  intervalMs: number;
-  windowMs: number;
-  maxErrorRate: number;
-  minRequests: number;
-}
-
 /** What the guard's defaults are taken from. */
 export interface FastGuardDefaults {
   metrics: MinimumEvidence;
@@ -113,10 +107,3 @@ export function normalizeFastGuard(input: FastGuardInput, spec: FastGuardDefault
   };
 }
 
-/**
- * The guard of a normalized spec, or null when it is off. Specs recorded before the guard existed
- * have no `fastGuard` at all.
- */
-export function enabledFastGuard(spec: { fastGuard?: FastGuard | undefined }): FastGuard | null {
-  return spec.fastGuard?.enabled === true ? spec.fastGuard : null;
-}

@@ -7,7 +7,7 @@
  * rollout. Behind the `fast-guard-v1` patch so rollouts recorded without it replay unchanged.
  */
 import { CancellationScope, condition, isCancellation, log, patched } from '@temporalio/workflow';
-import { enabledFastGuard, type FastGuard } from '../rollout-spec/fast-guard';
+import { enabledFastGuard, type FastGuard } from '../rollout-spec/fast-guard-settings';
 import type { GuardCanaryResult } from '../activities/types';
 import type { RolloutActivityProfiles } from './activity-options';
 import { ALERT_NAMES, type FastGuardStatus } from './contract';

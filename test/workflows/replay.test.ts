@@ -20,6 +20,12 @@ describe('replay of recorded rollout histories', () => {
     assert.ok(files.length >= 5, `expected recorded histories in ${HISTORIES_DIR}, found ${files.length}`);
   });
 
+  it('bundles no zod: every cached workflow evaluates its own copy of the bundle (docs/scaling.md)', async () => {
+    const { code } = await workflowBundle();
+    const heavy = [...new Set(code.match(/node_modules\/(zod|yaml|pino|fastify|commander)\//g) ?? [])];
+    assert.deepEqual(heavy, [], 'the workflow bundle must stay free of the spec parser and I/O libraries');
+  });
+
   for (const file of files) {
     it(`replays ${file} without non-determinism`, async () => {
       installQuietRuntime();
