@@ -8,6 +8,7 @@ import type { NativeConnectionOptions } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
 import { CatalogError, loadCatalog } from '../catalog/catalog';
+import { WORKER_TUNING_ENV, type WorkerTuning } from './tuning';
 
 /** A `host:port` listen address; `off` disables the listener. */
 export interface ListenAddress {
@@ -35,6 +36,8 @@ export interface WorkerConfig {
    * start) and whether inline specs may name their own (`PHOENIX_ALLOW_INLINE_TARGETS`, off).
    */
   readonly targets: { readonly catalogDir?: string; readonly allowInlineTargets: boolean };
+  /** The workflow cache and task slots (worker/tuning.ts). */
+  readonly tuning: WorkerTuning;
   /** The environment handed to activities: webhook secrets are looked up in it by name. */
   readonly activityEnv: Readonly<Record<string, string | undefined>>;
 }
@@ -59,7 +62,13 @@ const hostPort = z.string().refine((v) => {
 
 const listen = z.union([z.literal('off'), hostPort]);
 
+const count = (min: number) => z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(min, `must be at least ${min}`);
+
 const envSchema = z.object({
+  [WORKER_TUNING_ENV.maxCachedWorkflows]: optional(count(0)),
+  [WORKER_TUNING_ENV.workflowTaskSlots]: optional(count(2)),
+  [WORKER_TUNING_ENV.activitySlots]: optional(count(1)),
+  [WORKER_TUNING_ENV.localActivitySlots]: optional(count(1)),
   TEMPORAL_ADDRESS: optional(hostPort),
   TEMPORAL_NAMESPACE: optional(z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a namespace name')),
   PHOENIX_METRICS_ADDR: optional(listen),
@@ -130,6 +139,12 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
     targets: {
       ...(e.PHOENIX_CATALOG_DIR ? { catalogDir: e.PHOENIX_CATALOG_DIR } : {}),
       allowInlineTargets: e.PHOENIX_ALLOW_INLINE_TARGETS === 'true' || e.PHOENIX_ALLOW_INLINE_TARGETS === '1',
+    },
+    tuning: {
+      maxCachedWorkflows: e[WORKER_TUNING_ENV.maxCachedWorkflows],
+      workflowTaskSlots: e[WORKER_TUNING_ENV.workflowTaskSlots],
+      activitySlots: e[WORKER_TUNING_ENV.activitySlots],
+      localActivitySlots: e[WORKER_TUNING_ENV.localActivitySlots],
     },
     activityEnv: Object.freeze({ ...env }),
   };

@@ -10,6 +10,7 @@ import { TASK_QUEUE } from '../workflows/contract';
 import { workerConfig, type WorkerConfig } from './config';
 import { createRootLogger, PinoSdkLogger } from './logger';
 import { startMetricsServer } from './metrics-server';
+import { workerTuningOptions } from './tuning';
 
 /** Runs the worker until SIGINT/SIGTERM; resolves after a graceful shutdown. */
 export async function runWorker(config: WorkerConfig, logger: Logger): Promise<void> {
@@ -38,9 +39,7 @@ export async function runWorker(config: WorkerConfig, logger: Logger): Promise<v
         ? { workflowBundle: { codePath: config.workflowBundlePath } }
         : { workflowsPath: require.resolve('../workflows') }),
       activities: createActivities({ logger, registry, env: config.activityEnv, targets: config.targets }),
-      // A cancellation (abort) reaches an activity only in the answer to a heartbeat: send the
-      // waiting activities' heartbeats (every 500 ms) at least once a second, not every 8 s.
-      maxHeartbeatThrottleInterval: '1s',
+      ...workerTuningOptions(config.tuning),
     });
     logger.info(
       {

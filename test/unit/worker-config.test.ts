@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseWorkerConfig, WorkerConfigError } from '../../worker/config';
+import { workerTuningOptions } from '../../worker/tuning';
 
 const EMPTY = '[profile.default]\n';
 
@@ -21,6 +22,34 @@ async function withConfigFile<T>(toml: string, fn: (file: string) => T): Promise
 }
 
 describe('parseWorkerConfig', () => {
+  it('reads the worker tuning and hands it to Worker.create; unset keeps the SDK defaults', async () => {
+    const config = await withConfigFile(EMPTY, (f) =>
+      parseWorkerConfig({
+        TEMPORAL_CONFIG_FILE: f,
+        PHOENIX_WORKER_MAX_CACHED_WORKFLOWS: '1200',
+        PHOENIX_WORKER_WORKFLOW_TASK_SLOTS: '8',
+        PHOENIX_WORKER_LOCAL_ACTIVITY_SLOTS: ' ',
+      }),
+    );
+    assert.deepEqual(workerTuningOptions(config.tuning), {
+      maxHeartbeatThrottleInterval: '1s',
+      maxCachedWorkflows: 1200,
+      maxConcurrentWorkflowTaskExecutions: 8,
+    });
+  });
+
+  it('refuses a tuning value that is not a whole number in range, naming the variable', async () => {
+    await withConfigFile(EMPTY, (f) => {
+      assert.throws(
+        () => parseWorkerConfig({ TEMPORAL_CONFIG_FILE: f, PHOENIX_WORKER_WORKFLOW_TASK_SLOTS: '1', PHOENIX_WORKER_ACTIVITY_SLOTS: 'lots' }),
+        (err: unknown) =>
+          err instanceof WorkerConfigError &&
+          err.issues.some((i) => i.startsWith('PHOENIX_WORKER_WORKFLOW_TASK_SLOTS="1": must be at least 2')) &&
+          err.issues.some((i) => i.startsWith('PHOENIX_WORKER_ACTIVITY_SLOTS="lots"')),
+      );
+    });
+  });
+
   it('defaults to loopback everywhere', async () => {
     const config = await withConfigFile(EMPTY, (f) => parseWorkerConfig({ TEMPORAL_CONFIG_FILE: f }));
     assert.equal(config.temporal.address, '127.0.0.1:7233');
