@@ -88,7 +88,21 @@ function decodePayload(data: Uint8Array | null | undefined): unknown {
   return data && data.length > 0 ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined;
 }
 
-/** Every activity of the rollout's current run, in schedule order, with its times and result. */
+/** A local activity's marker data (the SDK core's LocalActivityMarkerData, JSON). */
+interface LocalActivityMarker {
+  seq: number;
+  activity_type: string;
+  complete_time?: { seconds: number; nanos: number };
+  original_schedule_time?: { seconds: number; nanos: number };
+}
+
+const protoMs = (t: { seconds: number; nanos: number } | undefined): number | undefined =>
+  t === undefined ? undefined : t.seconds * 1000 + Math.round(t.nanos / 1e6);
+
+/**
+ * Every activity of the rollout's current run, in schedule order, with its times and result;
+ * analysis rounds are local activities, read from their markers.
+ */
 async function activities(stack: Stack): Promise<ScheduledActivity[]> {
   const history = await stack.client.handle(stack.service).fetchHistory();
   const byEventId = new Map<string, ScheduledActivity>();
@@ -101,6 +115,20 @@ async function activities(stack: Stack): Promise<ScheduledActivity[]> {
         name: scheduled.activityType.name,
         input: (decodePayload(scheduled.input?.payloads?.[0]?.data) ?? {}) as Record<string, unknown>,
         scheduledAtMs: tsToMs(e.eventTime),
+      });
+    }
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName === 'core_local_activity') {
+      const data = decodePayload(marker.details?.data?.payloads?.[0]?.data) as LocalActivityMarker;
+      byEventId.set(id, {
+        id,
+        name: data.activity_type,
+        input: {},
+        // A local activity runs as soon as it is scheduled, inside the workflow task.
+        scheduledAtMs: protoMs(data.original_schedule_time) ?? tsToMs(e.eventTime),
+        startedAtMs: protoMs(data.original_schedule_time),
+        completedAtMs: protoMs(data.complete_time),
+        result: decodePayload(marker.details?.result?.payloads?.[0]?.data),
       });
     }
     const started = e.activityTaskStartedEventAttributes;
