@@ -4,8 +4,8 @@
  * server on a SQLite file; `postgres` is a real Temporal server on PostgreSQL
  * (test/helpers/temporal-postgres.ts).
  */
-import * as path from 'node:path';
 import { startDevServer } from '../../test/helpers/temporal';
+import { startPostgresTemporal } from '../../test/helpers/temporal-postgres';
 
 /** Which Temporal server a run uses. */
 export type ChaosTemporalKind = 'dev' | 'postgres';
@@ -24,16 +24,6 @@ export interface ChaosTemporal {
   stop(): Promise<void>;
 }
 
-/** What test/helpers/temporal-postgres.ts exports (loaded lazily: it provisions PostgreSQL). */
-interface PostgresTemporalModule {
-  startPostgresTemporal(options?: { dir?: string }): Promise<{
-    address: string;
-    namespace: string;
-    restart(): Promise<void>;
-    stop(): Promise<void>;
-  }>;
-}
-
 /** Starts the server of `kind`. */
 export async function startChaosTemporal(kind: ChaosTemporalKind): Promise<ChaosTemporal> {
   if (kind === 'dev') {
@@ -50,10 +40,8 @@ export async function startChaosTemporal(kind: ChaosTemporalKind): Promise<Chaos
       stop: () => server.teardown(),
     };
   }
-  const modulePath = path.join(__dirname, '..', '..', 'test', 'helpers', 'temporal-postgres');
-  const mod = (await import(modulePath)) as PostgresTemporalModule;
   // Its own temp dir: PostgreSQL runs as the postgres user, which cannot enter the run's 0700 dir.
-  const server = await mod.startPostgresTemporal();
+  const server = await startPostgresTemporal();
   return {
     kind,
     address: server.address,
