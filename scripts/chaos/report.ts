@@ -10,6 +10,11 @@ export interface FaultRecord {
   detail: string;
   /** worker_kill: aimed at a worker that had just started setCanaryWeight. */
   duringWeightChange?: boolean;
+  /** worker_kill: the killed process and, for an aimed kill, the rollout whose weight change it hit. */
+  pid?: number;
+  workflowId?: string;
+  /** Aimed kill: the killed worker never reported the activity's result (it ran again elsewhere). */
+  resultLost?: boolean;
   /** How long the fault lasted (s): the outage, the restart, the reload until the new worker answered. */
   durationS?: number;
 }
@@ -45,7 +50,8 @@ const fmt = (s: number) => `${Math.floor(s / 60)}m ${String(Math.round(s % 60)).
 export function renderReport(r: ChaosReport): string {
   const count = (kind: FaultRecord['kind']) => r.faults.filter((f) => f.kind === kind);
   const kills = count('worker_kill');
-  const aimed = kills.filter((k) => k.duringWeightChange).length;
+  const aimed = kills.filter((k) => k.duringWeightChange);
+  const lost = aimed.filter((k) => k.resultLost).length;
   const retries = r.rollouts.reduce((n, x) => n + x.weightRetries, 0);
   const restarts = count('temporal_restart');
   const reloads = count('haproxy_reload');
@@ -67,7 +73,7 @@ export function renderReport(r: ChaosReport): string {
   const rows: [string, string][] = [
     ['seed', String(r.seed)],
     ['Temporal server', `${r.temporal}, ${r.workers} workers on one task queue`],
-    ['worker SIGKILLs', `${kills.length} (${aimed} during a weight change; ${retries} weight changes retried after a kill)`],
+    ['worker SIGKILLs', `${kills.length} (${aimed.length} during a weight change, ${lost} of them before its result was reported; ${retries} setCanaryWeight retries in all)`],
     ['Temporal server restarts', `${restarts.length} (longest ${maxDur(restarts)} s down)`],
     ['HAProxy reloads', `${reloads.length} (${reapplied})`],
     ['Prometheus outages', `${outages.length} (${maxDur(outages)} s each)`],
@@ -88,7 +94,11 @@ export function renderReport(r: ChaosReport): string {
       `${x.driftReapplied ? ` (drift re-applied ×${x.driftReapplied})` : ''}${x.weightRetries ? ` (weight retries ${x.weightRetries})` : ''}` +
       `${x.anomalies ? `  ANOMALIES ${x.anomalies}` : ''}`,
   );
-  const faults = r.faults.map((f) => `  ${f.atS.toFixed(1).padStart(6)} s  ${f.kind.padEnd(17)} ${f.detail}`);
+  const faults = r.faults.map(
+    (f) =>
+      `  ${f.atS.toFixed(1).padStart(6)} s  ${f.kind.padEnd(17)} ${f.detail}` +
+      `${f.resultLost === undefined ? '' : f.resultLost ? ' (result lost: ran again)' : ' (result reported just before)'}`,
+  );
   return [
     ...table,
     '',

@@ -209,6 +209,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
     for (const t of tracked) {
       const result = t.result as RolloutResult;
       const history = await retry(() => historyStats(raw, t.rolloutId), deadline);
+      // An aimed kill lost the weight change's result unless the killed worker reported it first.
+      for (const f of faults) {
+        if (f.kind === 'worker_kill' && f.duringWeightChange && f.workflowId === t.rolloutId && f.pid !== undefined) {
+          f.resultLost = !history.completedByPids.has(f.pid);
+        }
+      }
       // A canary being stopped right now is not "left running": give its exit a moment.
       let canaryPidLeft = await runningCanaryPid(t.service.name, stateDir);
       for (let i = 0; i < 20 && canaryPidLeft !== undefined; i++) {
@@ -281,12 +287,22 @@ async function retry<T>(fn: () => Promise<T>, deadline: number): Promise<T> {
 }
 
 /** Weights setCanaryWeight was asked for (in scheduling order) and its attempts beyond the first. */
-async function historyStats(raw: Client, rolloutId: string): Promise<{ weights: number[]; weightRetries: number }> {
+async function historyStats(
+  raw: Client,
+  rolloutId: string,
+): Promise<{ weights: number[]; weightRetries: number; completedByPids: Set<number> }> {
   const history = await raw.workflow.getHandle(rolloutId).fetchHistory();
   const weights: number[] = [];
   const weightActivities = new Set<string>();
   let weightRetries = 0;
+  const completedByPids = new Set<number>();
   for (const e of history.events ?? []) {
+    const completed = e.activityTaskCompletedEventAttributes;
+    if (completed && weightActivities.has(String(completed.scheduledEventId))) {
+      // The SDK's default identity is pid@host.
+      const pid = Number(/^(\d+)@/.exec(completed.identity ?? '')?.[1]);
+      if (Number.isInteger(pid)) completedByPids.add(pid);
+    }
     const scheduled = e.activityTaskScheduledEventAttributes;
     if (scheduled?.activityType?.name === 'setCanaryWeight') {
       weightActivities.add(String(e.eventId));
@@ -299,7 +315,7 @@ async function historyStats(raw: Client, rolloutId: string): Promise<{ weights: 
       weightRetries += (started.attempt ?? 1) - 1;
     }
   }
-  return { weights, weightRetries };
+  return { weights, weightRetries, completedByPids };
 }
 
 /** Polls every rollout once a second; injects the faulty canaries' errors; collects results. */
@@ -412,6 +428,8 @@ async function injectFaults(ctx: {
         kind: 'worker_kill',
         atS: ctx.sinceT0(),
         duringWeightChange: victim !== undefined,
+        pid,
+        ...(victim ? { workflowId: victim.workflowId } : {}),
         detail: `${s.name} pid ${pid}${victim ? ` right after it started setCanaryWeight for ${victim.workflowId}` : ''}${duringWeightChange && !victim ? ' (no weight change within 30 s: killed anyway)' : ''}`,
       });
       const delay = restartDelays[i] as number;
