@@ -24,6 +24,7 @@ import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { parseDuration } from '../../rollout-spec/units';
 import { describeCause } from '../../client/rollouts';
+import { WORKER_TUNING_ENV } from '../../worker/tuning';
 import { formatScaleTable } from './scale/report';
 import { runScale, type ScaleRunReport } from './scale/run';
 import { SEED_PLAN_MS } from './scale/spec';
@@ -146,9 +147,12 @@ async function main(flags: ScaleFlags): Promise<void> {
   }
   log('');
   const loadAfter = loadAverage();
+  // The worker (either mode) takes its capacity from these; unset = the SDK's defaults.
+  const tuning = Object.fromEntries(Object.values(WORKER_TUNING_ENV).flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])));
   log(`workflows: ${workflows}; load average (1, 5, 15 min) before ${loadBefore}, after ${loadAfter}`);
+  log(`worker tuning: ${Object.entries(tuning).map(([k, v]) => `${k}=${v}`).join(' ') || 'SDK defaults'}`);
   log(formatScaleTable(reports));
-  if (flags.json) process.stdout.write(`${JSON.stringify({ workflows, loadBefore, loadAfter, scale: reports })}\n`);
+  if (flags.json) process.stdout.write(`${JSON.stringify({ workflows, workerTuning: tuning, loadBefore, loadAfter, scale: reports })}\n`);
   if (reports.some((r) => r.firstError)) process.exitCode = 1;
 }
 

@@ -1,11 +1,13 @@
 /**
  * The scale bench's worker process in `doubles` mode: the real workflow bundle with the cheap
  * activity doubles of ./doubles, so its RSS and CPU are Temporal's and the workflow's alone. Worker
- * options mirror worker/main.ts. Each analysis and weight change is appended to CALLS_FILE as one
+ * options are worker/main.ts's: worker/tuning.ts from the same PHOENIX_WORKER_* variables. Each analysis and weight change is appended to CALLS_FILE as one
  * JSON line. SDK_METRICS_ADDR (host:port) is where the SDK's Prometheus exporter binds.
  */
 import * as fs from 'node:fs';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { parseWorkerConfig } from '../../../worker/config';
+import { workerTuningOptions } from '../../../worker/tuning';
 import { TASK_QUEUE } from '../../../workflows/contract';
 import { createScaleDoubles } from './doubles';
 
@@ -20,6 +22,7 @@ async function main(): Promise<void> {
   const callsFile = required('CALLS_FILE');
   const bundle = required('WORKFLOW_BUNDLE');
   const sdkMetrics = required('SDK_METRICS_ADDR');
+  const { tuning } = parseWorkerConfig(process.env);
   Runtime.install({
     logger: new DefaultLogger('WARN'),
     shutdownSignals: ['SIGINT', 'SIGTERM'],
@@ -36,7 +39,7 @@ async function main(): Promise<void> {
       taskQueue: TASK_QUEUE,
       workflowBundle: { codePath: bundle },
       activities,
-      maxHeartbeatThrottleInterval: '1s',
+      ...workerTuningOptions(tuning),
     });
     process.stdout.write('worker ready\n');
     await worker.run();
