@@ -94,20 +94,45 @@ export interface ReloadStats {
   superseded: number;
   /** Slowest reload → re-applied (s), by the timeline's clock. */
   slowestS: number;
+  /** One line per reset weight: what came next, after how long, after how many analyses. */
+  details: string[];
+  /** Analyses that ran after a reload and left the canary weight at 0 (three or more: an anomaly). */
+  anomalies: string[];
 }
 
-/** Reads, for each canary a reload reset, the first timeline entry after the reload. */
-export function reloadStats(reloads: readonly ReloadEvent[], timelines: ReadonlyMap<string, readonly WeightChange[]>): ReloadStats {
-  const stats: ReloadStats = { lost: 0, reapplied: 0, superseded: 0, slowestS: 0 };
+/**
+ * An analysis reads the router's weights back before it judges, so one that ran well after a
+ * reload (its queries take at most the 2 s query timeout) must have seen the drift and re-applied.
+ */
+const READ_BACK_MARGIN_MS = 3_000;
+
+/**
+ * Reads, for each canary a reload reset, the first timeline entry after the reload, and counts the
+ * analyses (as the status showed them) between the reload and that entry that did not re-apply.
+ */
+export function reloadStats(
+  reloads: readonly ReloadEvent[],
+  rollouts: ReadonlyMap<string, { timeline: readonly WeightChange[]; analyses: readonly number[] }>,
+): ReloadStats {
+  const stats: ReloadStats = { lost: 0, reapplied: 0, superseded: 0, slowestS: 0, details: [], anomalies: [] };
   for (const reload of reloads) {
-    for (const [service] of reload.carrying) {
+    for (const [service, weight] of reload.carrying) {
       stats.lost++;
-      const next = (timelines.get(service) ?? []).find((c) => Date.parse(c.at) > reload.atMs);
+      const r = rollouts.get(service);
+      const next = (r?.timeline ?? []).find((c) => Date.parse(c.at) > reload.atMs);
+      const until = next ? Date.parse(next.at) : Infinity;
+      const missed = (r?.analyses ?? []).filter((a) => a > reload.atMs + READ_BACK_MARGIN_MS && a < until - READ_BACK_MARGIN_MS).length;
+      const afterS = next ? ((until - reload.atMs) / 1000).toFixed(1) : '?';
       if (next?.reason.startsWith('drift re-applied')) {
         stats.reapplied++;
-        stats.slowestS = Math.max(stats.slowestS, (Date.parse(next.at) - reload.atMs) / 1000);
-      } else if (next) {
-        stats.superseded++;
+        stats.slowestS = Math.max(stats.slowestS, (until - reload.atMs) / 1000);
+        stats.details.push(`${service}@${weight}: re-applied ${afterS} s after the reload`);
+      } else {
+        if (next) stats.superseded++;
+        stats.details.push(`${service}@${weight}: ${next ? `"${next.reason}" ${afterS} s after the reload` : 'nothing after the reload'}`);
+      }
+      if (missed >= 3) {
+        stats.anomalies.push(`${service}: ${missed} analyses ran after an HAProxy reload reset its canary weight (${weight}%) and did not re-apply it`);
       }
     }
   }

@@ -29,6 +29,8 @@ export interface RolloutRow {
   /** setCanaryWeight attempts beyond the first (a killed worker's lost weight change). */
   weightRetries: number;
   anomalies: number;
+  /** Faulty canaries: from the fault injection to the rollback's weight 0 in the timeline (s). */
+  faultToZeroS?: number;
 }
 
 /** What a run measured. */
@@ -45,6 +47,12 @@ export interface ChaosReport {
 }
 
 const fmt = (s: number) => `${Math.floor(s / 60)}m ${String(Math.round(s % 60)).padStart(2, '0')}s`;
+
+function faultToZero(rows: readonly RolloutRow[]): string {
+  const s = rows.flatMap((x) => (x.faultToZeroS === undefined ? [] : [x.faultToZeroS])).sort((a, b) => a - b);
+  if (s.length === 0) return 'n/a';
+  return `${s.map((x) => `${x.toFixed(1)} s`).join(', ')} (fault injected → rollback recorded)`;
+}
 
 /** Renders the table (and the per-rollout lines under it). */
 export function renderReport(r: ChaosReport): string {
@@ -78,6 +86,7 @@ export function renderReport(r: ChaosReport): string {
     ['HAProxy reloads', `${reloads.length} (${reapplied})`],
     ['Prometheus outages', `${outages.length} (${maxDur(outages)} s each)`],
     ['rollouts', String(r.rollouts.length)],
+    ['faulty canary → weight 0', faultToZero(r.rollouts)],
     ['outcomes', [...outcomes].map(([k, v]) => `${k} ${v.got} (expected ${v.want})`).join(', ')],
     ['anomalies', String(r.anomalies.length)],
     ['wall time', fmt(r.wallS)],
@@ -92,6 +101,7 @@ export function renderReport(r: ChaosReport): string {
     (x) =>
       `  ${x.service.padEnd(10)} expected ${x.expected.padEnd(11)} got ${x.outcome.padEnd(11)} ${x.timeline}` +
       `${x.driftReapplied ? ` (drift re-applied ×${x.driftReapplied})` : ''}${x.weightRetries ? ` (weight retries ${x.weightRetries})` : ''}` +
+      `${x.faultToZeroS !== undefined ? ` (fault → 0 in ${x.faultToZeroS.toFixed(1)} s)` : ''}` +
       `${x.anomalies ? `  ANOMALIES ${x.anomalies}` : ''}`,
   );
   const faults = r.faults.map(
@@ -107,6 +117,7 @@ export function renderReport(r: ChaosReport): string {
     '',
     'faults, in order:',
     ...faults,
+    ...(r.reloads.details.length ? ['', 'after the HAProxy reloads (from the timelines):', ...r.reloads.details.map((d) => `  ${d}`)] : []),
     ...(r.anomalies.length ? ['', 'anomalies:', ...r.anomalies.map((a) => `  - ${a}`)] : []),
   ].join('\n');
 }

@@ -11,26 +11,27 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadClientConfig } from '../../client/config';
 import { RolloutClient } from '../../client/rollouts';
-import type { RolloutSpec } from '../../rollout-spec/types';
-import type { RolloutResult, RolloutStatus } from '../../workflows/contract';
+import type { RolloutResult } from '../../workflows/contract';
 import { buildPlan } from '../../workflows/plan';
 import { ensureStackBinaries } from '../stack/binaries';
 import { DEMO_ADMIN_TOKEN_ENV } from '../stack/demo-spec';
 import { freePorts } from '../temporal-server';
 import { checkRollout, plannedTimeline, reloadStats, type ReloadEvent } from './checks';
+import { ChaosDeadlineError, retry, sleep, type Tracked } from './common';
+import { injectFaults } from './faults';
 import { startChaosHaproxy, type ChaosHaproxy } from './haproxy';
+import { historyStats } from './history';
+import { monitorRollouts } from './monitor';
 import type { ChaosSize } from './presets';
 import { chaosPrometheus, type ChaosPrometheus } from './prometheus';
 import { renderReport, type ChaosReport, type FaultRecord, type RolloutRow } from './report';
-import { createRng, type Rng } from './rng';
+import { createRng } from './rng';
 import {
   CANARY_VERSION,
   chaosSpec,
-  injectErrors,
   runningCanaryPid,
   servedVersion,
   STABLE_VERSION,
@@ -41,7 +42,7 @@ import {
   type ChaosService,
 } from './services';
 import { startChaosTemporal, type ChaosTemporal, type ChaosTemporalKind } from './temporal';
-import { createWorkerPool, type WorkerPool, type WorkerSlot } from './workers';
+import { createWorkerPool, type WorkerPool } from './workers';
 
 /** Options of one run. */
 export interface ChaosOptions {
@@ -63,22 +64,6 @@ export interface ChaosOutcome {
 }
 
 const WORKERS = 2;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** One rollout as the run tracks it. */
-interface Tracked {
-  service: ChaosService;
-  spec: RolloutSpec;
-  rolloutId: string;
-  last?: RolloutStatus;
-  result?: RolloutResult;
-  faultInjectedAtWeight?: number;
-}
-
-/** Thrown when the run's hard deadline passes. */
-export class ChaosDeadlineError extends Error {
-  override readonly name = 'ChaosDeadlineError';
-}
 
 /** Runs the scenario; never leaves a process behind, whatever fails. */
 export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
@@ -175,7 +160,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
     const promUrl = prometheus.url;
     const tracked: Tracked[] = services.map((s) => {
       const spec = chaosSpec(s, { runtimeApi: haproxy.runtimeApi, prometheusUrl: promUrl, stateDir }, size.plan);
-      return { service: s, spec, rolloutId: '' };
+      return { service: s, spec, rolloutId: '', analyses: [] };
     });
     const offsets = tracked.map(() => rng.between(0, size.startSpreadS)).sort((a, b) => a - b);
     offsets[0] = 0;
@@ -194,7 +179,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
 
     const allDone = () => tracked.every((t) => t.result !== undefined);
     const monitor = monitorRollouts({ tracked, rollouts, raw, workerEnv, log, sinceT0, allDone, deadline });
-    const injector = injectFaults({ size, rng, pool, temporal, haproxy, prometheus, faults, anomalies, reloadEvents, tracked, log, sinceT0, allDone, deadline });
+    const injector = injectFaults({ size, rng, pool, temporal, haproxy, prometheus, faults, anomalies, reloadEvents, log, sinceT0, allDone, deadline });
 
     await Promise.all(starting);
     await Promise.all([monitor, injector]);
@@ -243,16 +228,22 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
         driftReapplied: result.timeline.length - plannedTimeline(result.timeline).length,
         weightRetries: history.weightRetries,
         anomalies: found.length,
+        ...faultToZero(t, result),
       });
     }
 
+    const reloads = reloadStats(
+      reloadEvents,
+      new Map(tracked.map((t) => [t.service.name, { timeline: t.result?.timeline ?? [], analyses: t.analyses }])),
+    );
+    anomalies.push(...reloads.anomalies);
     const report: ChaosReport = {
       seed: opts.seed,
       temporal: opts.temporal === 'postgres' ? 'temporal server on PostgreSQL' : 'temporal server start-dev (SQLite file)',
       workers: WORKERS,
       faults: faults.sort((a, b) => a.atS - b.atS),
       rollouts: rows,
-      reloads: reloadStats(reloadEvents, new Map(tracked.map((t) => [t.service.name, t.result?.timeline ?? []]))),
+      reloads,
       anomalies,
       wallS: (Date.now() - wallStart) / 1000,
     };
@@ -264,6 +255,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
     if (!opts.keepDir && clean) await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
+/** From the fault injection to the first rollback entry of the timeline. */
+function faultToZero(t: Tracked, result: RolloutResult): { faultToZeroS?: number } {
+  const back = result.timeline.find((c) => c.weight === 0 && /rollback/.test(c.reason));
+  if (t.faultInjectedAt === undefined || !back) return {};
+  return { faultToZeroS: (Date.parse(back.at) - t.faultInjectedAt) / 1000 };
+}
 
 const quietLogger = {
   log: () => undefined,
@@ -274,310 +271,4 @@ const quietLogger = {
   error: () => undefined,
 };
 
-/** Retries `fn` (a server may be restarting) until it works or the deadline passes. */
-async function retry<T>(fn: () => Promise<T>, deadline: number): Promise<T> {
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(500);
-    }
-  }
-}
-
-/** Weights setCanaryWeight was asked for (in scheduling order) and its attempts beyond the first. */
-async function historyStats(
-  raw: Client,
-  rolloutId: string,
-): Promise<{ weights: number[]; weightRetries: number; completedByPids: Set<number> }> {
-  const history = await raw.workflow.getHandle(rolloutId).fetchHistory();
-  const weights: number[] = [];
-  const weightActivities = new Set<string>();
-  let weightRetries = 0;
-  const completedByPids = new Set<number>();
-  for (const e of history.events ?? []) {
-    const completed = e.activityTaskCompletedEventAttributes;
-    if (completed && weightActivities.has(String(completed.scheduledEventId))) {
-      // The SDK's default identity is pid@host.
-      const pid = Number(/^(\d+)@/.exec(completed.identity ?? '')?.[1]);
-      if (Number.isInteger(pid)) completedByPids.add(pid);
-    }
-    const scheduled = e.activityTaskScheduledEventAttributes;
-    if (scheduled?.activityType?.name === 'setCanaryWeight') {
-      weightActivities.add(String(e.eventId));
-      const input = scheduled.input?.payloads?.[0];
-      const decoded = input ? defaultPayloadConverter.fromPayload<{ weight?: number }>(input) : undefined;
-      if (typeof decoded?.weight === 'number') weights.push(decoded.weight);
-    }
-    const started = e.activityTaskStartedEventAttributes;
-    if (started && weightActivities.has(String(started.scheduledEventId)) && (started.attempt ?? 1) > 1) {
-      weightRetries += (started.attempt ?? 1) - 1;
-    }
-  }
-  return { weights, weightRetries, completedByPids };
-}
-
-/** Polls every rollout once a second; injects the faulty canaries' errors; collects results. */
-async function monitorRollouts(ctx: {
-  tracked: Tracked[];
-  rollouts: RolloutClient;
-  raw: Client;
-  workerEnv: NodeJS.ProcessEnv;
-  log: (line: string) => void;
-  sinceT0: () => number;
-  allDone: () => boolean;
-  deadline: number;
-}): Promise<void> {
-  while (!ctx.allDone()) {
-    if (Date.now() > ctx.deadline) {
-      const open = ctx.tracked.filter((t) => !t.result).map((t) => `${t.service.name} (${t.last?.state ?? '?'} at ${t.last?.weight ?? '?'}%)`);
-      throw new ChaosDeadlineError(`hard deadline passed with rollouts still open: ${open.join(', ')}`);
-    }
-    await Promise.all(
-      ctx.tracked
-        .filter((t) => t.rolloutId && !t.result)
-        .map(async (t) => {
-          const description = await ctx.raw.workflow.getHandle(t.rolloutId).describe().catch(() => undefined);
-          if (description && description.status.name !== 'RUNNING') {
-            t.result = await ctx.rollouts.result(t.rolloutId).catch(() => undefined);
-            if (t.result) ctx.log(`chaos: ${ctx.sinceT0().toFixed(1)} s  ${t.rolloutId} ended ${t.result.outcome}: ${t.result.reason}`);
-            return;
-          }
-          const status = await ctx.rollouts.status(t.rolloutId).catch(() => undefined);
-          if (!status) return;
-          t.last = status;
-          const at = t.service.faultAtWeight;
-          if (at !== undefined && t.faultInjectedAtWeight === undefined && status.state === 'progressing' && status.weight >= at) {
-            await injectErrors(t.service.canaryPort, 0.5, ctx.workerEnv).then(
-              () => {
-                t.faultInjectedAtWeight = status.weight;
-                ctx.log(`chaos: ${ctx.sinceT0().toFixed(1)} s  ${t.service.name}: canary answers 50% 5xx from now (at ${status.weight}%)`);
-              },
-              (err: unknown) => ctx.log(`chaos: fault injection on ${t.service.name} failed, retrying: ${(err as Error).message}`),
-            );
-          }
-        }),
-    );
-    await sleep(1_000);
-  }
-}
-
-/** Evenly spread random moments in [from, to): one in each of `n` equal slices. */
-function spread(rng: Rng, n: number, [from, to]: [number, number]): number[] {
-  const slice = (to - from) / Math.max(n, 1);
-  return Array.from({ length: n }, (_, i) => from + slice * i + rng.between(0.1, 0.9) * slice);
-}
-
-/** The fault lanes (kills, Temporal restarts, HAProxy reloads, Prometheus outages), concurrently. */
-async function injectFaults(ctx: {
-  size: ChaosSize;
-  rng: Rng;
-  pool: WorkerPool;
-  temporal: ChaosTemporal;
-  haproxy: ChaosHaproxy;
-  prometheus: ChaosPrometheus;
-  faults: FaultRecord[];
-  anomalies: string[];
-  reloadEvents: ReloadEvent[];
-  tracked: Tracked[];
-  log: (line: string) => void;
-  sinceT0: () => number;
-  allDone: () => boolean;
-  deadline: number;
-}): Promise<void> {
-  const { size, rng } = ctx;
-  // The whole schedule is drawn up front, so a seed names the same schedule whatever happens.
-  // Kills one in each slice of the window, so both workers get time to come back between them.
-  const killTimes = spread(rng, size.kills, size.faultWindowS);
-  const aimed = new Set(rng.shuffle([...killTimes.keys()]).slice(0, size.killsDuringWeightChange));
-  const restartDelays = killTimes.map(() => rng.between(0.5, 2.5));
-  const temporalTimes = spread(rng, size.temporalRestarts, size.faultWindowS);
-  const reloadTimes = spread(rng, size.haproxyReloads, [size.faultWindowS[0] + 20, size.faultWindowS[1]]);
-  const outageTimes = spread(rng, size.prometheusOutages, size.faultWindowS);
-  const record = (f: FaultRecord) => {
-    ctx.faults.push(f);
-    ctx.log(`chaos: ${f.atS.toFixed(1)} s  ${f.kind} ${f.detail}`);
-  };
-  const waitUntil = async (atS: number) => {
-    while (ctx.sinceT0() < atS && !ctx.allDone()) await sleep(100);
-    return !ctx.allDone() && Date.now() < ctx.deadline;
-  };
-  const restarts: Promise<void>[] = [];
-
-  const killLane = async () => {
-    for (const [i, atS] of killTimes.entries()) {
-      if (!(await waitUntil(atS))) return;
-      const duringWeightChange = aimed.has(i);
-      const victim = duringWeightChange ? await nextWeightChange(ctx.pool, 30_000) : undefined;
-      let slot: WorkerSlot | undefined = victim?.slot;
-      let pid: number;
-      if (victim) {
-        pid = victim.pid;
-      } else {
-        slot = await readySlot(ctx.pool, rng, 60_000);
-        if (!slot) {
-          ctx.anomalies.push(`no worker came up within 60 s to be killed (kill ${i + 1})`);
-          return;
-        }
-        pid = await slot.kill();
-      }
-      if (victim) await victim.exited;
-      const s = slot as WorkerSlot;
-      record({
-        kind: 'worker_kill',
-        atS: ctx.sinceT0(),
-        duringWeightChange: victim !== undefined,
-        pid,
-        ...(victim ? { workflowId: victim.workflowId } : {}),
-        detail: `${s.name} pid ${pid}${victim ? ` right after it started setCanaryWeight for ${victim.workflowId}` : ''}${duringWeightChange && !victim ? ' (no weight change within 30 s: killed anyway)' : ''}`,
-      });
-      const delay = restartDelays[i] as number;
-      restarts.push(
-        (async () => {
-          await sleep(delay * 1000);
-          await startSupervised(s, ctx.deadline).catch((err: unknown) => ctx.anomalies.push(`${s.name} failed to restart: ${(err as Error).message}`));
-        })(),
-      );
-    }
-  };
-
-  const temporalLane = async () => {
-    for (const atS of temporalTimes) {
-      if (!(await waitUntil(atS))) return;
-      const from = Date.now();
-      const startS = ctx.sinceT0();
-      await ctx.temporal.restart();
-      record({ kind: 'temporal_restart', atS: startS, durationS: (Date.now() - from) / 1000, detail: `${ctx.temporal.kind} server stopped and started on the same store` });
-    }
-  };
-
-  const reloadLane = async () => {
-    const watches: Promise<void>[] = [];
-    for (const atS of reloadTimes) {
-      if (!(await waitUntil(atS))) return;
-      // A reload only tests something while some canary carries traffic.
-      let before = await ctx.haproxy.weights();
-      for (let i = 0; i < 300 && ![...before.values()].some((w) => w.canary > 0) && !ctx.allDone(); i++) {
-        await sleep(100);
-        before = await ctx.haproxy.weights();
-      }
-      const carrying = [...before].filter(([, w]) => w.canary > 0);
-      const from = Date.now();
-      const startS = ctx.sinceT0();
-      await ctx.haproxy.reload();
-      const reloadedAt = Date.now();
-      record({
-        kind: 'haproxy_reload',
-        atS: startS,
-        durationS: (reloadedAt - from) / 1000,
-        detail: `weights back to the config file's; canaries carrying traffic before: ${carrying.map(([b, w]) => `${b}@${w.canary}`).join(', ') || 'none'}`,
-      });
-      ctx.reloadEvents.push({ atMs: reloadedAt, carrying: carrying.map(([b, w]) => [b, w.canary]) });
-      // Watched in the background: the next reload need not wait for this one's rollouts.
-      watches.push(watchReapply(ctx, carrying.map(([b, w]) => [b, w.canary]), reloadedAt));
-    }
-    await Promise.all(watches);
-  };
-
-  const outageLane = async () => {
-    for (const atS of outageTimes) {
-      if (!(await waitUntil(atS))) return;
-      const from = Date.now();
-      const startS = ctx.sinceT0();
-      await ctx.prometheus.stop();
-      await sleep(size.outageS * 1000);
-      await ctx.prometheus.start();
-      record({ kind: 'prometheus_outage', atS: startS, durationS: (Date.now() - from) / 1000, detail: `Prometheus stopped ${size.outageS} s, then started on the same data dir` });
-    }
-  };
-
-  await Promise.all([killLane(), temporalLane(), reloadLane(), outageLane()]);
-  await Promise.all(restarts);
-}
-
-/**
- * Follows each backend that lost its canary weight in a reload until the weight is back, or its
- * rollout left that step or ended (the next step sets the weights anyway). Analyses compare the
- * read-back weights with the plan, so three analyses at that step that leave the weight at 0 are
- * an anomaly. Bounded by the run's deadline: while both workers are down nothing analyses.
- */
-async function watchReapply(
-  ctx: { haproxy: ChaosHaproxy; tracked: Tracked[]; anomalies: string[]; deadline: number },
-  carrying: [string, number][],
-  reloadedAt: number,
-): Promise<void> {
-  const pending = new Map(carrying.map(([b, w]) => [b, { weight: w, missedAnalyses: new Set<string>() }]));
-  while (pending.size > 0 && Date.now() < ctx.deadline) {
-    const now = await ctx.haproxy.weights().catch(() => undefined);
-    for (const [b, p] of [...pending]) {
-      const t = ctx.tracked.find((x) => x.service.backend === b);
-      const last = t?.last;
-      if ((now?.get(b)?.canary ?? 0) > 0 || !t || t.result || !last || last.state !== 'progressing' || last.weight !== p.weight) {
-        pending.delete(b);
-      } else if (now && last.lastAnalysisAt && Date.parse(last.lastAnalysisAt) > reloadedAt + 1_000 && Date.now() - Date.parse(last.lastAnalysisAt) > 2_000) {
-        p.missedAnalyses.add(last.lastAnalysisAt);
-        if (p.missedAnalyses.size >= 3) {
-          ctx.anomalies.push(
-            `${b}: ${p.missedAnalyses.size} analyses at ${p.weight}% after an HAProxy reload left the canary weight at 0 (last ${last.lastAnalysisAt})`,
-          );
-          pending.delete(b);
-        }
-      }
-    }
-    await sleep(200);
-  }
-}
-
-/**
- * Starts a worker as a process supervisor would: a worker that exits at start-up (its Temporal
- * server is restarting, say) is started again after a second, until the deadline.
- */
-async function startSupervised(slot: WorkerSlot, deadline: number): Promise<void> {
-  for (;;) {
-    try {
-      await slot.start();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(1_000);
-    }
-  }
-}
-
-/** A ready worker picked at random, waiting (bounded) for one if none is. */
-async function readySlot(pool: WorkerPool, rng: Rng, timeoutMs: number): Promise<WorkerSlot | undefined> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const ready = pool.slots.filter((s) => s.ready());
-    if (ready.length > 0) return rng.pick(ready);
-    await sleep(100);
-  }
-  return undefined;
-}
-
-/**
- * SIGKILLs the first ready worker that logs the start of a setCanaryWeight activity, from inside
- * the log listener, so the weight change is in flight (HAProxy told or about to be, the result not
- * yet reported). Undefined when no weight change starts within `timeoutMs`.
- */
-function nextWeightChange(
-  pool: WorkerPool,
-  timeoutMs: number,
-): Promise<{ slot: WorkerSlot; pid: number; workflowId: string; exited: Promise<number> } | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      off();
-      resolve(undefined);
-    }, timeoutMs);
-    const off = pool.onLine((line, slot) => {
-      if (line.msg !== 'Activity started' || line.activityType !== 'setCanaryWeight' || !slot.ready()) return;
-      const pid = slot.pid as number;
-      off();
-      clearTimeout(timer);
-      resolve({ slot, pid, workflowId: typeof line.workflowId === 'string' ? line.workflowId : '?', exited: slot.kill() });
-    });
-  });
-}
-
-export { renderReport };
+export { ChaosDeadlineError, renderReport };

@@ -95,12 +95,19 @@ describe('chaos checks', () => {
 describe('chaos HAProxy reload accounting', () => {
   test('the first timeline entry after a reload says whether an analysis re-applied the weight', () => {
     const t = (s: number, weight: number, reason: string): WeightChange => ({ at: new Date(s * 1000).toISOString(), weight, phase: 'p', reason });
-    const timelines = new Map([
-      ['a', [t(1, 10, 'phase x'), t(14, 10, 'drift re-applied (router had canary 0)'), t(30, 30, 'phase y')]],
-      ['b', [t(1, 10, 'phase x'), t(20, 30, 'phase y')]],
+    const rollouts = new Map([
+      ['a', { timeline: [t(1, 10, 'phase x'), t(14, 10, 'drift re-applied (router had canary 0)'), t(30, 30, 'phase y')], analyses: [9_000, 13_500] }],
+      ['b', { timeline: [t(1, 10, 'phase x'), t(20, 30, 'phase y')], analyses: [] }],
     ]);
-    const stats = reloadStats([{ atMs: 10_000, carrying: [['a', 10], ['b', 10]] }], timelines);
-    assert.deepEqual(stats, { lost: 2, reapplied: 1, superseded: 1, slowestS: 4 });
+    const stats = reloadStats([{ atMs: 10_000, carrying: [['a', 10], ['b', 10]] }], rollouts);
+    assert.deepEqual({ ...stats, details: stats.details.length }, { lost: 2, reapplied: 1, superseded: 1, slowestS: 4, details: 2, anomalies: [] });
+  });
+
+  test('three analyses after a reload that leave the weight at 0 are an anomaly', () => {
+    const t = (s: number, weight: number, reason: string): WeightChange => ({ at: new Date(s * 1000).toISOString(), weight, phase: 'p', reason });
+    const rollouts = new Map([['a', { timeline: [t(1, 10, 'phase x'), t(40, 10, 'drift re-applied (x)')], analyses: [14_000, 15_000, 16_000] }]]);
+    const stats = reloadStats([{ atMs: 10_000, carrying: [['a', 10]] }], rollouts);
+    assert.match(stats.anomalies.join('\n'), /a: 3 analyses ran after an HAProxy reload/);
   });
 });
 
