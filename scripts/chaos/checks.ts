@@ -17,6 +17,8 @@ export interface RolloutObservation {
   /** Weights requested by setCanaryWeight, in the order the history scheduled them. */
   historyWeights: number[];
   canaryPidLeft: number | undefined;
+  /** Something still listens on the canary port: a canary the platform lost track of. */
+  canaryPortListening: boolean;
   finalWeights: { stable: number; canary: number } | undefined;
   /** The version the stable slot serves at the end. */
   stableServes: string | undefined;
@@ -69,6 +71,7 @@ export function checkRollout(o: RolloutObservation): string[] {
   if (requested.join() !== recorded.join()) say(`history requested ${requested.join('→')}, timeline has ${recorded.join('→')}`);
 
   if (o.canaryPidLeft !== undefined) say(`canary process ${o.canaryPidLeft} still running`);
+  else if (o.canaryPortListening) say('a process the platform does not track still listens on the canary port');
   const w = o.finalWeights;
   if (!w) say('backend missing from HAProxy at the end');
   else if (w.canary !== 0 || !(w.stable > 0)) say(`final HAProxy weights stable ${w.stable} / canary ${w.canary}, expected all traffic on stable`);

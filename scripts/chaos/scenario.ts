@@ -38,6 +38,7 @@ import {
   startLoad,
   startStable,
   stopAllInstances,
+  listening,
   waitHealthy,
   type ChaosService,
 } from './services';
@@ -135,7 +136,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
     };
 
     log('chaos: starting the stable instances');
-    cleanups.push(() => stopAllInstances(stateDir, services.map((s) => s.name)));
+    cleanups.push(() => stopAllInstances(stateDir));
     await Promise.all(services.map((s) => startStable(s, stateDir, workerEnv)));
     await waitHealthy(services.map((s) => s.stablePort), 60_000);
 
@@ -214,6 +215,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
         plan: buildPlan(t.spec).map((s) => s.weight),
         historyWeights: history.weights,
         canaryPidLeft,
+        canaryPortListening: await listening(t.service.canaryPort),
         finalWeights: finalWeights.get(t.service.backend),
         stableServes: await servedVersion(t.service.stablePort, workerEnv),
         stableVersion: STABLE_VERSION,

@@ -3,6 +3,8 @@
  * platform records its instances, so a promotion can replace it), a steady load through its
  * HAProxy frontend, the rollout spec that moves it from v1 to v2, and the probes the checks use.
  */
+import { readdir } from 'node:fs/promises';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { parseRolloutSpecText } from '../../rollout-spec/parse';
 import type { RolloutSpec } from '../../rollout-spec/types';
@@ -152,14 +154,33 @@ export async function runningCanaryPid(service: string, stateDir: string): Promi
   return state && (await isInstanceRunning(state)) ? state.pid : undefined;
 }
 
-/** Stops every instance recorded in `stateDir` (teardown). */
-export async function stopAllInstances(stateDir: string, names: string[]): Promise<void> {
-  for (const name of names) {
-    for (const slot of ['stable', 'canary'] as const) {
-      const state = await readInstanceState(stateFileFor(stateDir, name, slot)).catch(() => undefined);
-      if (state && (await isInstanceRunning(state))) await stopInstance(state, 2_000).catch(() => undefined);
-    }
+/**
+ * Stops every instance recorded in `stateDir` (teardown), including those only in a pid file's
+ * temporary copy: a worker killed between writing it and renaming it leaves the instance there.
+ */
+export async function stopAllInstances(stateDir: string): Promise<void> {
+  const files = (await readdir(stateDir).catch(() => [] as string[])).filter((f) => /\.json(\.\d+\.tmp)?$/.test(f));
+  for (const f of files) {
+    const state = await readInstanceState(path.join(stateDir, f)).catch(() => undefined);
+    if (state && (await isInstanceRunning(state))) await stopInstance(state, 2_000).catch(() => undefined);
   }
+}
+
+/** True when something accepts connections on 127.0.0.1:`port` (a canary nobody tracks, say). */
+export function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: HOST, port });
+    socket.setTimeout(1_000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 /** One steady load generator per service frontend. */

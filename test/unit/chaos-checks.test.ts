@@ -30,6 +30,7 @@ function promoted(overrides: Partial<RolloutObservation> = {}): RolloutObservati
     plan: PLAN,
     historyWeights: [...PLAN, 100, 0],
     canaryPidLeft: undefined,
+    canaryPortListening: false,
     finalWeights: { stable: 100, canary: 0 },
     stableServes: 'v2',
     stableVersion: 'v1',
@@ -89,6 +90,10 @@ describe('chaos checks', () => {
     assert.match(found, /canary process 4242 still running/);
     assert.match(found, /stable 70 \/ canary 30/);
     assert.match(found, /serves v1, expected v2/);
+  });
+
+  test('an untracked process on the canary port is reported', () => {
+    assert.match(checkRollout(promoted({ canaryPortListening: true })).join('\n'), /does not track still listens on the canary port/);
   });
 });
 
