@@ -12,7 +12,15 @@ export { ProcessPlatform, stateFileFor } from './process-platform';
 export { CommandPlatform } from './command-platform';
 export { WebhookPlatform } from './webhook-platform';
 export { KubernetesPlatform } from './kubernetes-platform';
-export { startInstance, stopInstance, readInstanceState, isInstanceRunning } from './local-process';
+export {
+  startInstance,
+  stopInstance,
+  readInstanceState,
+  isInstanceRunning,
+  INSTANCE_ID_ENV,
+  launchRecordFile,
+  writeLaunchRecord,
+} from './local-process';
 export type { InstanceState, StartInstanceOptions } from './local-process';
 export { childEnv, DEFAULT_PASS_ENV } from './child-env';
 export type { ChildEnvSources } from './child-env';

@@ -3,8 +3,9 @@
  * worker finds (and can stop) what an earlier worker started.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { ConfigError, ProcessControlError } from '../errors';
@@ -41,10 +42,93 @@ export async function readInstanceState(file: string): Promise<InstanceState | u
 
 /** Writes a pid file atomically (write + rename) so a crash never leaves half a file. */
 export async function writeInstanceState(file: string, state: InstanceState): Promise<void> {
+  await writeAtomically(file, state);
+}
+
+async function writeAtomically(file: string, value: unknown): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
   await rename(tmp, file);
+}
+
+/**
+ * The variable every instance is started with: a worker killed between the spawn and the pid
+ * file leaves only this to find the process by (see {@link reapUnrecordedLaunch}).
+ */
+export const INSTANCE_ID_ENV = 'PHOENIX_INSTANCE_ID';
+
+/** Written before a spawn, removed once the pid file records the process. */
+export interface LaunchRecord {
+  instanceId: string;
+  port: number;
+  startedAt: string;
+}
+
+/** Where the launch record of `stateFile`'s instance is kept. */
+export function launchRecordFile(stateFile: string): string {
+  return `${stateFile}.launch`;
+}
+
+export async function writeLaunchRecord(stateFile: string, record: LaunchRecord): Promise<void> {
+  await writeAtomically(launchRecordFile(stateFile), record);
+}
+
+/** Process-group leaders whose environment carries `INSTANCE_ID_ENV=<instanceId>` (Linux /proc). */
+async function groupLeadersWithInstanceId(instanceId: string): Promise<number[]> {
+  const needle = `${INSTANCE_ID_ENV}=${instanceId}`;
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    try {
+      const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
+      if (!environ.includes(needle)) continue;
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      // Field 5 (after the command name) is the process group; the leader is the spawned instance.
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (pgrp === pid) found.push(pid);
+    } catch {
+      /* gone meanwhile, or not ours to read */
+    }
+  }
+  return found;
+}
+
+/**
+ * A launch record with no pid file means a worker died between spawning an instance and
+ * recording it: the process may be running, holding the port, tracked by nobody. Stop it, found by
+ * its instance id, so the retried start can take the port (a deploy starts afresh anyway).
+ * @returns the pids stopped.
+ */
+export async function reapUnrecordedLaunch(stateFile: string, graceMs = 2000, wait: StopWaitOptions = {}): Promise<number[]> {
+  const file = launchRecordFile(stateFile);
+  let record: LaunchRecord;
+  try {
+    record = JSON.parse(await readFile(file, 'utf8')) as LaunchRecord;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    await rm(file, { force: true }); // half a record tracks nothing
+    return [];
+  }
+  const recorded = await readInstanceState(stateFile);
+  const stopped: number[] = [];
+  if (typeof record.instanceId === 'string' && record.instanceId.length > 0) {
+    for (const pid of await groupLeadersWithInstanceId(record.instanceId)) {
+      if (recorded?.pid === pid) continue; // recorded after all: the pid file's owner handles it
+      const stat = await procStat(pid);
+      await stopInstance({ pid, version: '?', port: record.port, argv: [], startedAt: record.startedAt, procStart: stat?.start, logFile: '' }, graceMs, wait);
+      stopped.push(pid);
+    }
+  }
+  await rm(file, { force: true });
+  return stopped;
 }
 
 /** Reads `/proc/<pid>/stat`: the process state letter and start time; `undefined` if gone or not Linux. */
@@ -116,6 +200,7 @@ export interface StartInstanceOptions {
  */
 export async function startInstance(opts: StartInstanceOptions): Promise<InstanceState> {
   const wait = { signal: opts.signal ?? new AbortController().signal, heartbeat: opts.heartbeat ?? (() => undefined) };
+  await reapUnrecordedLaunch(opts.stateFile, 2000, wait);
   // A just-stopped instance's port can stay busy for a moment (its children exiting), so wait a bit.
   const portFreeBy = Date.now() + (opts.portWaitMs ?? 3000);
   let lastBeat = Date.now();
@@ -135,11 +220,14 @@ export async function startInstance(opts: StartInstanceOptions): Promise<Instanc
   await mkdir(path.dirname(opts.logFile), { recursive: true });
   const logFd = openSync(opts.logFile, 'a');
   const [command, ...args] = opts.argv as [string, ...string[]];
+  const instanceId = randomUUID();
   let child;
   try {
+    await writeLaunchRecord(opts.stateFile, { instanceId, port: opts.port, startedAt: new Date().toISOString() });
     // detached: the instance leads its own process group, so stopping it reaches its children and
     // it outlives a worker restart.
-    child = spawn(command, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', logFd, logFd] });
+    const env = { ...opts.env, [INSTANCE_ID_ENV]: instanceId };
+    child = spawn(command, args, { cwd: opts.cwd, env, detached: true, stdio: ['ignore', logFd, logFd] });
   } finally {
     closeSync(logFd);
   }
@@ -171,6 +259,7 @@ export async function startInstance(opts: StartInstanceOptions): Promise<Instanc
     logFile: opts.logFile,
   };
   await writeInstanceState(opts.stateFile, state);
+  await rm(launchRecordFile(opts.stateFile), { force: true });
   await heartbeatingDelay(opts.settleMs ?? 300, wait, { started: pid, settling: true });
   if (exitCode !== undefined) {
     await rm(opts.stateFile, { force: true });

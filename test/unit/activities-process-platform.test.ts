@@ -15,7 +15,8 @@ import { DefaultLogger } from '@temporalio/worker';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createActivities } from '../../activities';
-import { readInstanceState, startInstance } from '../../activities/platform';
+import { spawn } from 'node:child_process';
+import { INSTANCE_ID_ENV, launchRecordFile, readInstanceState, startInstance, writeLaunchRecord } from '../../activities/platform';
 import type { HealthResult } from '../../activities/types';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import { freePort, freePortRange } from '../helpers/free-port';
@@ -136,6 +137,49 @@ describe('process platform', () => {
     assert.ok(await waitDead(childPid), 'its child stopped too (process group)');
     assert.equal(existsSync(path.join(stateDir, 'checkout-canary.json')), false);
     await env.run(restarted.terminateCanary, input); // harmless when gone
+  });
+
+  it('a worker killed between the spawn and the pid file: the retried deploy stops the unrecorded instance and starts afresh', async () => {
+    const spec = await specFor();
+    const { canaryPort, stateDir } = portsOf(spec);
+    const stateFile = path.join(stateDir, 'checkout-canary.json');
+    // What a killed worker leaves: the launch record, a running instance holding the port, no pid file.
+    const instanceId = 'killed-worker-launch';
+    await writeLaunchRecord(stateFile, { instanceId, port: canaryPort, startedAt: new Date().toISOString() });
+    const orphan = spawn(process.execPath, [script, String(canaryPort), 'v2'], {
+      detached: true,
+      stdio: 'ignore',
+      env: { PATH: process.env.PATH, CHILD_PID_FILE: path.join(dir, 'orphan-child'), [INSTANCE_ID_ENV]: instanceId },
+    });
+    orphan.unref();
+    const orphanPid = orphan.pid as number;
+    const until = Date.now() + 10_000;
+    while (Date.now() < until && !(await fetch(`http://127.0.0.1:${canaryPort}/`).then(() => true, () => false))) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(existsSync(stateFile), false);
+
+    const activities = mkActivities();
+    const input = { rolloutId: 'rollout-checkout', spec };
+    try {
+      await new MockActivityEnvironment({ startToCloseTimeoutMs: 30_000 }, quiet).run(activities.deployCanary, input);
+      assert.ok(await waitDead(orphanPid), 'the unrecorded instance was stopped');
+      const state = await readInstanceState(stateFile);
+      assert.ok(state && alive(state.pid) && state.pid !== orphanPid, 'a fresh instance is recorded');
+      assert.equal(existsSync(launchRecordFile(stateFile)), false, 'the launch record is gone once the pid file exists');
+      const health: HealthResult = await new MockActivityEnvironment({ startToCloseTimeoutMs: 30_000 }, quiet).run(
+        activities.checkCanaryHealth,
+        input,
+      );
+      assert.equal(health.healthy, true, health.detail);
+    } finally {
+      await new MockActivityEnvironment(undefined, quiet).run(activities.terminateCanary, input);
+      try {
+        process.kill(-orphanPid, 'SIGKILL');
+      } catch {
+        /* stopped by the deploy */
+      }
+    }
   });
 
   it('promotes: replaces the stable instance with the canary version on the stable port', async () => {
@@ -288,7 +332,7 @@ describe('process platform', () => {
         assert.equal(env[secret], undefined, `${secret} reached the instance`);
       }
       assert.doesNotMatch(JSON.stringify(env), /s3cret/);
-      assert.deepEqual(Object.keys(env).sort(), ['CHILD_PID_FILE', 'ENV_DUMP_FILE', 'HOME', 'LANG', 'PATH', 'TZ']);
+      assert.deepEqual(Object.keys(env).sort(), ['CHILD_PID_FILE', 'ENV_DUMP_FILE', 'HOME', 'LANG', 'PATH', INSTANCE_ID_ENV, 'TZ'].sort());
       assert.deepEqual([env.HOME, env.LANG, env.TZ], [workerEnv.HOME, workerEnv.LANG, workerEnv.TZ]);
     });
 
