@@ -21,8 +21,14 @@ export interface RolloutActivityProfiles {
   traffic: RolloutActivities;
   /** Traffic back to stable: fail fast so the workflow can say it is stuck, then retry on its own. */
   rollbackTraffic: RolloutActivities;
-  /** One analysis round or pre-flight; the activity itself keeps within the query deadline. */
+  /** One analysis round; the activity itself keeps within the query deadline. */
   analysis: RolloutActivities;
+  /**
+   * The pre-flight check of the metric queries. Nothing is deployed yet, so retrying costs
+   * nothing, while giving up fails the rollout: a few attempts ride out a worker that died or a
+   * Prometheus restart (a query with no series is an answer, not a failure).
+   */
+  preflight: RolloutActivities;
   /**
    * The analysis round as a local activity: it runs inside the workflow task that its timer woke,
    * so a round costs one workflow task and a marker instead of two tasks and an activity task (half
@@ -52,6 +58,10 @@ export function activitiesFor(spec: RolloutSpec): RolloutActivityProfiles {
     analysis: proxyActivities<RolloutActivities>({
       startToCloseTimeout: spec.metrics.queryTimeoutMs + 10_000,
       retry: { initialInterval: '500ms', maximumAttempts: 2, nonRetryableErrorTypes },
+    }),
+    preflight: proxyActivities<RolloutActivities>({
+      startToCloseTimeout: spec.metrics.queryTimeoutMs + 10_000,
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes },
     }),
     localAnalysis: proxyLocalActivities<RolloutActivities>({
       startToCloseTimeout: spec.metrics.queryTimeoutMs + 10_000,

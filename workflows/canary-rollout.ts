@@ -115,7 +115,7 @@ export async function canaryRollout(start: RolloutStartInput): Promise<RolloutRe
 async function preflight(r: Rollout, acts: RolloutActivityProfiles): Promise<string> {
   let problems;
   try {
-    problems = await acts.analysis.preflightMetrics(r.ref);
+    problems = await acts.preflight.preflightMetrics(r.ref);
   } catch (err) {
     if (isCancellation(err)) throw err;
     return `pre-flight: metrics could not be checked (${failureReason(err)})`;

@@ -398,6 +398,24 @@ describe('trusts what it measures', () => {
     assert.equal(world.count('setCanaryWeight'), 0);
   });
 
+  it('pre-flight rides out lost attempts (a worker died, Prometheus restarting); only five failures fail the rollout', async () => {
+    const lost = () => ApplicationFailure.create({ type: 'Error', message: 'Activity task timed out' });
+    const flaky = new FakeWorld();
+    let attempts = 0;
+    flaky.failures.preflightMetrics = () => (++attempts <= 3 ? lost() : undefined);
+    const rides = await runRollout(env, seedSpec(), { world: flaky });
+    assert.equal(rides.result.outcome, 'promoted', rides.result.reason);
+    assert.equal(attempts, 4);
+
+    const down = new FakeWorld();
+    down.failures.preflightMetrics = lost;
+    const fails = await runRollout(env, seedSpec(), { world: down });
+    assert.equal(fails.result.outcome, 'failed');
+    assert.match(fails.result.reason, /pre-flight: metrics could not be checked/);
+    assert.equal(down.count('preflightMetrics'), 5);
+    assert.equal(down.count('deployCanary'), 0, 'nothing deployed');
+  });
+
   it('gradual rollback analyses on its own cadence when analysisInterval exceeds the rollback interval', async () => {
     const world = new FakeWorld();
     world.metric = (q, weight) =>
