@@ -34,6 +34,7 @@ interface ScaleFlags {
   interval: number;
   plan: number;
   activities: 'doubles' | 'real';
+  serverDb: 'memory' | 'file';
   deadline?: number;
   histories: number;
   startConcurrency: number;
@@ -132,6 +133,7 @@ async function main(flags: ScaleFlags): Promise<void> {
         intervalMs: flags.interval,
         planMs: flags.plan,
         activities: flags.activities,
+        serverDb: flags.serverDb,
         deadlineMs: flags.deadline ?? defaultDeadlineMs(flags.plan),
         histories: flags.histories,
         startConcurrency: flags.startConcurrency,
@@ -164,6 +166,7 @@ export async function runScaleBench(argv: string[]): Promise<void> {
     .option('--interval <duration>', 'analysis interval (the seed: 30s)', duration, 30_000)
     .option('--plan <duration>', 'what the scaled plan lasts, warm-up to the last step', duration, 600_000)
     .option('--activities <mode>', 'doubles (in-process) or real (HAProxy + Prometheus)', 'doubles')
+    .option('--server-db <where>', "the dev server's SQLite: memory (its default) or file (fsync per commit)", 'memory')
     .option('--deadline <duration>', 'hard limit per N from the first start (default 2 × plan + 2m)', duration)
     .option('--histories <n>', 'histories to read at the end per N', positiveInt, 50)
     .option('--start-concurrency <n>', 'workflow starts in flight at once', positiveInt, 50)
@@ -173,6 +176,9 @@ export async function runScaleBench(argv: string[]): Promise<void> {
   program.action(async (flags: ScaleFlags) => {
     if (flags.activities !== 'doubles' && flags.activities !== 'real') {
       throw new InvalidArgumentError(`--activities must be doubles or real, got ${String(flags.activities)}`);
+    }
+    if (flags.serverDb !== 'memory' && flags.serverDb !== 'file') {
+      throw new InvalidArgumentError(`--server-db must be memory or file, got ${String(flags.serverDb)}`);
     }
     await main(flags);
   });

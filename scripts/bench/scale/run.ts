@@ -27,6 +27,8 @@ export interface ScaleRunOptions {
   intervalMs: number;
   planMs: number;
   activities: 'doubles' | 'real';
+  /** The dev server's SQLite: in memory (its default) or a file in the run's temp dir (fsync per commit). */
+  serverDb: 'memory' | 'file';
   /** Hard limit from the first start to giving up on the rollouts still running. */
   deadlineMs: number;
   /** Histories read at the end (spread over the rollouts). */
@@ -131,7 +133,8 @@ export async function runScale(o: ScaleRunOptions): Promise<ScaleRunReport> {
   const samplers: ProcSampler[] = [];
   try {
     o.progress(`N=${o.n}: dev server, ${o.activities} world, worker ...`);
-    server = await startDevServer({ logLevel: 'error' });
+    // An empty dbFile leaves out --db-filename: the dev server's own in-memory SQLite.
+    server = await startDevServer({ logLevel: 'error', dbFile: o.serverDb === 'memory' ? '' : path.join(dir, 'temporal.sqlite') });
     world = o.activities === 'doubles' ? doublesWorld(dir) : await realWorld(dir, o.n, o.progress);
     const sdkMetricsAddress = `127.0.0.1:${await freePort()}`;
     worker = await world.startWorker({ temporalAddress: server.address, sdkMetricsAddress, bundlePath: o.bundlePath });
