@@ -26,7 +26,7 @@ import { temporal as proto } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../workflows/contract';
 import { ensureTemporalPostgresSchema, ensureTemporalServer, ensureTemporalSqlTool, isExecutableFile } from './provision';
 import { runCommand } from './run-command';
-import { freePorts } from './temporal-server';
+import { checkFrontend, freePorts } from './temporal-server';
 
 const HOST = '127.0.0.1';
 const OUTPUT_LIMIT = 64 * 1024;
@@ -532,19 +532,6 @@ async function ensureNamespace(address: string, namespace: string, attributes: R
   }
 }
 
-/** Ready means: the namespace is described and every search attribute is listed on it. */
-async function checkReady(address: string, namespace: string, attributes: string[]): Promise<void> {
-  const connection = await Connection.connect({ address, connectTimeout: 2_000 });
-  try {
-    await connection.workflowService.describeNamespace({ namespace });
-    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
-    const missing = attributes.filter((name) => !(customAttributes && name in customAttributes));
-    if (missing.length > 0) throw new Error(`search attributes not registered yet: ${missing.join(', ')}`);
-  } finally {
-    await connection.close();
-  }
-}
-
 async function awaitTemporal(
   running: Running,
   address: string,
@@ -561,7 +548,7 @@ async function awaitTemporal(
     try {
       if (await tcpOpen(Number(address.slice(address.lastIndexOf(':') + 1)))) {
         await ensureNamespace(address, namespace, attributes);
-        await checkReady(address, namespace, Object.keys(attributes));
+        await checkFrontend(address, namespace, Object.keys(attributes));
         return;
       }
       last = `nothing listening on ${address}`;

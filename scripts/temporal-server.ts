@@ -312,7 +312,7 @@ function splitAddress(address: string): { host: string; port: number } {
 }
 
 /** Ready means: the namespace exists and our search attributes are registered on it. */
-async function checkFrontend(address: string, namespace: string, attributes: string[]): Promise<void> {
+export async function checkFrontend(address: string, namespace: string, attributes: string[]): Promise<void> {
   const connection = await Connection.connect({ address, connectTimeout: 2_000 });
   try {
     await connection.workflowService.describeNamespace({ namespace });
