@@ -14,7 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import { readRecordedCalls, startDoubleWorker, waitFor, type RecordedCall } from '../helpers/double-worker';
 import { startPostgresTemporal, type PostgresTemporal } from '../helpers/temporal-postgres';
 import { lastStartTimings } from '../../scripts/temporal-postgres';
-import { seedSpec } from '../workflows/spec-fixture';
+import { SECONDS_PLAN, seedSpec } from '../workflows/spec-fixture';
 import { canaryRollout } from '../../workflows';
 import { statusQuery } from '../../workflows/contract';
 
@@ -68,15 +68,7 @@ describe('a rollout on a PostgreSQL-backed Temporal server', { timeout: 180_000 
     process.stdout.write(`# two workers polling after ${((rolloutStarted - workersStarted) / 1000).toFixed(1)} s\n`);
     const spec = seedSpec({
       service: 'pg-two-workers',
-      warmup: { duration: '1s' },
-      analysisInterval: '1s',
-      trafficControl: {
-        phases: [
-          { name: 'initial_canary', percentage: 5, duration: '3s' },
-          { name: 'expanded_canary', percentage: 20, duration: '6s' },
-          { name: 'full_rollout', incrementSize: 20, intervalSeconds: 2 },
-        ],
-      },
+      ...SECONDS_PLAN,
     });
     const handle = await client.workflow.start(canaryRollout, { taskQueue, workflowId: 'rollout-pg-two-workers', args: [{ spec }] });
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readRecordedCalls, useDoubleWorkerWorld, waitFor } from '../helpers/double-worker';
-import { seedSpec } from '../workflows/spec-fixture';
+import { SECONDS_PLAN, seedSpec } from '../workflows/spec-fixture';
 import { canaryRollout } from '../../workflows';
 import { statusQuery } from '../../workflows/contract';
 
@@ -17,15 +17,7 @@ describe('a rollout survives its worker being killed', () => {
     const taskQueue = 'crash-test';
     const spec = seedSpec({
       service: 'crashy',
-      warmup: { duration: '1s' },
-      analysisInterval: '1s',
-      trafficControl: {
-        phases: [
-          { name: 'initial_canary', percentage: 5, duration: '3s' },
-          { name: 'expanded_canary', percentage: 20, duration: '6s' },
-          { name: 'full_rollout', incrementSize: 20, intervalSeconds: 2 },
-        ],
-      },
+      ...SECONDS_PLAN,
     });
     const first = await world.startWorker({ TASK_QUEUE: taskQueue, CALLS_FILE: callsFile });
     const handle = await world.client.workflow.start(canaryRollout, {

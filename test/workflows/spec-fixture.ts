@@ -22,3 +22,19 @@ export function seedSpec(overrides: Record<string, unknown> = {}): RolloutSpec {
     ...overrides,
   });
 }
+
+/**
+ * The seed's phase shape in seconds (warm-up 1 s, 5% for 3 s, 20% for 6 s, +20% every 2 s,
+ * analysis every second): for e2e tests whose workers are killed mid-rollout.
+ */
+export const SECONDS_PLAN = {
+  warmup: { duration: '1s' },
+  analysisInterval: '1s',
+  trafficControl: {
+    phases: [
+      { name: 'initial_canary', percentage: 5, duration: '3s' },
+      { name: 'expanded_canary', percentage: 20, duration: '6s' },
+      { name: 'full_rollout', incrementSize: 20, intervalSeconds: 2 },
+    ],
+  },
+};
