@@ -15,6 +15,7 @@
 import { z } from 'zod';
 import { fastGuardSchema, normalizeFastGuard } from './fast-guard';
 import { durationField, safeLabelValueCheck, strict, versionRef } from './fields';
+import { checkJudgeAgainstSpec, judgeSchema, normalizeJudge } from './judge';
 import { metricsSchema } from './metrics-source';
 import {
   alertsSchema,
@@ -63,6 +64,7 @@ const rolloutSpecObject = strict({
   noData: noDataSchema,
   alerts: alertsSchema,
   fastGuard: fastGuardSchema.optional(),
+  judge: judgeSchema.optional(),
 });
 
 type SpecObjectOutput = z.output<typeof rolloutSpecObject>;
@@ -110,6 +112,7 @@ export const rolloutSpecSchema = rolloutSpecObject
           message: `the fast guard reads HAProxy's counters, so it needs traffic.kind: haproxy (got ${JSON.stringify(spec.traffic.kind)})`,
         });
       }
+      if (spec.judge && parsedOk(issues, 'metrics', 'judge')) checkJudgeAgainstSpec(spec.judge, spec, ctx);
       // A trigger on a disabled metric (metrics.queries.X: null) is valid and never evaluated:
       // turning a metric off is that one field. evidence.ts `disabledTriggers` lists such triggers.
     },
@@ -158,6 +161,7 @@ function normalize(spec: SpecObjectOutput) {
   }));
   // Only written when given, so specs without a guard stay exactly what they were.
   const fastGuard = spec.fastGuard && normalizeFastGuard(spec.fastGuard, { metrics: spec.metrics, validation, rollbackTriggers });
+  const judge = spec.judge && normalizeJudge(spec.judge, spec.metrics);
   return {
     service: spec.service,
     stable: spec.stable,
@@ -177,6 +181,7 @@ function normalize(spec: SpecObjectOutput) {
     noData: spec.noData,
     alerts: spec.alerts,
     ...(fastGuard ? { fastGuard } : {}),
+    ...(judge ? { judge } : {}),
   };
 }
 
@@ -194,4 +199,5 @@ export const specSchemas = {
   noData: noDataSchema,
   alerts: alertsSchema,
   fastGuard: fastGuardSchema,
+  judge: judgeSchema,
 } as const;

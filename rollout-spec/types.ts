@@ -79,3 +79,6 @@ export type MetricsSource = RolloutSpec['metrics'];
 
 /** Alertmanager URL (optional: alerts are logged only when absent) and extra labels. */
 export type AlertSettings = RolloutSpec['alerts'];
+
+/** The statistical judge's settings (optional; absent when the spec has no `judge`). */
+export type JudgeSettings = NonNullable<RolloutSpec['judge']>;

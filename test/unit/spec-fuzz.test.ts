@@ -81,6 +81,29 @@ const phases = fc
     ...(increment === undefined ? [] : [{ name: 'full_rollout', incrementSize: increment, interval: '1m' }]),
   ]);
 
+/** The statistical judge: 1-3 distinct metrics with every field drawn, thresholds in order. */
+const judgeSection = fc
+  .record({
+    metrics: fc.uniqueArray(
+      fc.record({
+        metric: fc.constantFrom('error_rate', 'p95_latency', 'p99_latency', 'cpu_usage', 'success_rate'),
+        direction: fc.constantFrom('increase', 'decrease', 'either'),
+        tolerance: percentText(0, 50),
+        critical: fc.boolean(),
+        weight: fc.integer({ min: 1, max: 10 }),
+        group: fc.constantFrom('latency', 'errors', 'resources'),
+      }),
+      { minLength: 1, maxLength: 3, selector: (m) => m.metric },
+    ),
+    window: fc.constantFrom('5m', '10m'),
+    step: fc.constantFrom('5s', '6s', '1m'),
+    confidence: fc.constantFrom(0.9, 0.95, 0.98, 0.99),
+    thresholds: fc.integer({ min: 50, max: 100 }).chain((pass) => fc.record({ pass: fc.constant(pass), marginal: fc.integer({ min: 0, max: pass }) })),
+    onFail: fc.constantFrom('immediate_rollback', 'gradual_rollback'),
+    interval: duration,
+  })
+  .map((j) => j as Spec);
+
 const validSpec: fc.Arbitrary<Spec> = fc
   .record({
     service: label,
@@ -94,10 +117,12 @@ const validSpec: fc.Arbitrary<Spec> = fc
     metrics: fc.record({ minRequests: fc.integer({ min: 0, max: 500 }), versionLabel: fc.constantFrom('version', 'track') }),
     validation: fc.record({ error_rate: fc.record({ warning: percentText(0, 1), critical: percentText(2, 9) }) }),
     fastGuard: fc.option(fc.record({ enabled: fc.boolean(), interval: fc.constantFrom('100ms', '200ms', '250ms') }), { nil: undefined }),
+    judge: fc.option(judgeSection, { nil: undefined }),
   })
   .filter((s) => s.stable !== s.canary)
   .map((s) => {
     const spec: Spec = { ...s };
+    if (spec.judge === undefined) delete spec.judge;
     if (spec.fastGuard === undefined) delete spec.fastGuard;
     // The guard samples HAProxy: with another router only `enabled: false` is valid.
     else if ((s.traffic as { kind: string }).kind !== 'haproxy') spec.fastGuard = { enabled: false };
@@ -182,6 +207,22 @@ const breakage: fc.Arbitrary<(spec: Spec) => Breakage> = fc.oneof(
     path: 'validation.error_rate.critical',
     apply: (s: Spec) => setIn(s, ['validation', 'error_rate', 'critical'], text),
   })),
+  // The judge: a bad field in an otherwise valid judge section.
+  fc.constantFrom<[string, (spec: Spec) => void]>(
+    ['judge.metrics[0].metric', (s) => setIn(s, ['judge'], { metrics: [{ metric: 'latency' }] })],
+    ['judge.metrics[0].tolerance', (s) => setIn(s, ['judge'], { metrics: [{ metric: 'p95_latency', tolerance: 'ten percent' }] })],
+    ['judge.metrics[0].weight', (s) => setIn(s, ['judge'], { metrics: [{ metric: 'p95_latency', weight: 0 }] })],
+    ['judge.metrics[1].metric', (s) => setIn(s, ['judge'], { metrics: [{ metric: 'p95_latency' }, { metric: 'p95_latency' }] })],
+    ['judge.metrics', (s) => setIn(s, ['judge'], { metrics: [] })],
+    ['judge.confidence', (s) => setIn(s, ['judge'], { metrics: [{ metric: 'error_rate' }], confidence: 98 })],
+    ['judge.thresholds.marginal', (s) => setIn(s, ['judge'], { metrics: [{ metric: 'error_rate' }], thresholds: { pass: 80, marginal: 90 } })],
+    ['judge.onFail', (s) => setIn(s, ['judge'], { metrics: [{ metric: 'error_rate' }], onFail: 'rollback' })],
+    ['judge.step', (s) => setIn(s, ['judge'], { metrics: [{ metric: 'error_rate' }], window: '1m', step: '45s' })],
+    ['judge.metrics[0].metric', (s) => {
+      setIn(s, ['metrics', 'queries'], { cpu_usage: null });
+      setIn(s, ['judge'], { metrics: [{ metric: 'cpu_usage' }] });
+    }],
+  ).map(([p, apply]) => () => ({ path: p, apply })),
   // Unknown keys, at the top and inside blocks.
   fc.tuple(fc.constantFrom([] as string[], ['metrics'], ['traffic'], ['platform']), fc.stringMatching(/^[a-z][a-zA-Z]{2,12}$/)).map(([at, key]) => () => ({
     path: at.length ? at.join('.') : '',

@@ -207,6 +207,28 @@ interface RolloutSpec {
   alerts: AlertSettings;
   /** Added: the optional HAProxy fast guard (rollout-spec/fast-guard.ts); absent when the spec does not write it. */
   fastGuard?: { enabled: boolean; intervalMs: number; windowMs: number; maxErrorRate: number; minRequests: number };
+  /** Added: the optional statistical judge (rollout-spec/judge.ts); absent when the spec does not write it. */
+  judge?: {
+    metrics: {
+      metric: MetricName;
+      direction: 'increase' | 'decrease' | 'either';
+      tolerance: number;
+      critical: boolean;
+      weight: number;
+      group: string | null;
+      removeOutliers: boolean;
+    }[];
+    windowMs: number;
+    stepMs: number | null;
+    confidence: number;
+    passThreshold: number;
+    marginalThreshold: number;
+    onFail: RollbackAction;
+    intervalMs: number;
+    nanStrategy: 'remove' | 'replace';
+    outlierFactor: number;
+    freshBaseline: boolean;
+  };
 }
 
 // ---- Each inferred type equals its original. ----
