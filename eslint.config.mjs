@@ -92,6 +92,12 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard runs in the browser (typed by dashboard/tsconfig.json, which the project service finds).
+    files: ['dashboard/src/**'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: { 'no-console': 'error' },
+  },
+  {
     // Plain JavaScript (this file, scripts/test.mjs) is not part of tsconfig.json.
     files: ['**/*.mjs', '**/*.js', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,

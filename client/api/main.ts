@@ -9,6 +9,7 @@ import { RolloutClient } from '../rollouts';
 import { REDACT_PATHS } from '../../worker/logger';
 import { loadCatalog } from '../../catalog/catalog';
 import { loadApiConfig } from './config';
+import { defaultDashboardDir } from './dashboard/bundle';
 import { buildApiServer } from './server';
 
 async function main(): Promise<number> {
@@ -44,6 +45,8 @@ async function main(): Promise<number> {
     tls: apiConfig.tls,
     bodyLimitBytes: apiConfig.bodyLimitBytes,
     idempotencyTtlMs: apiConfig.idempotencyTtlMs,
+    // Fails at start, naming the build command, when the bundle is missing.
+    dashboard: { assetsDir: defaultDashboardDir() },
   });
   const address = await app.listen({ host: apiConfig.host, port: apiConfig.port });
   logger.info(

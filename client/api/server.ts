@@ -39,6 +39,8 @@ import { parseRolloutRequest, parseRolloutRequestText } from '../../catalog/requ
 import { abortForAlerts, alertmanagerPayload } from './alertmanager';
 import { createAuthenticator, KEY_ID_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './auth';
 import { adminCredentials, mergeCredentials, type Credential } from './credentials';
+import { registerDashboard, type DashboardOptions } from './dashboard';
+import { sessionAuthorization } from './dashboard/session';
 import { errorResponse, fieldErrors } from './error-response';
 import { IdempotencyCache, type StoredResponse } from './idempotency';
 import type { ReplayCache } from './replay-cache';
@@ -101,6 +103,8 @@ export interface ApiServerOptions {
   replayCache?: ReplayCache;
   /** Clock for signature skew checks, credential expiry and cache expiry (tests). */
   now?: () => number;
+  /** Serve the dashboard (`./dashboard`) from this bundle; absent: no dashboard routes. */
+  dashboard?: DashboardOptions;
 }
 
 /** Default of {@link ApiServerOptions.rateLimitPerMin}. */
@@ -248,14 +252,15 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
   });
 
   app.addHook('preHandler', async (request, reply) => {
-    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return;
+    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '') || request.routeOptions.config?.public === true) return;
     const header = (name: string): string | undefined => {
       const value = request.headers[name];
       return Array.isArray(value) ? value[0] : value;
     };
     // 1. Who is it?
     const result = authenticate({
-      authorization: header('authorization'),
+      // The dashboard's session cookie stands for a bearer token when the request brings no credentials of its own.
+      authorization: header('authorization') ?? (header(KEY_ID_HEADER) === undefined ? sessionAuthorization(request) : undefined),
       keyId: header(KEY_ID_HEADER),
       timestamp: header(TIMESTAMP_HEADER),
       nonce: header(NONCE_HEADER),
@@ -481,6 +486,10 @@ export function buildApiServer(options: ApiServerOptions): FastifyInstance {
     request.auditDetail = { aborted: outcome.aborted.map((a) => a.rolloutId), outOfScope };
     return reply.code(200).send(outcome);
   });
+
+  if (options.dashboard) {
+    registerDashboard(app, options.dashboard, { rollouts, authenticate, secure: options.tls !== undefined, logger: options.logger, now: options.now });
+  }
 
   return app;
 }
