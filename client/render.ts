@@ -1,5 +1,6 @@
 /** Text rendering of rollout status for the CLI: pure functions from data to lines. */
 import type { TargetSource } from '../catalog/types';
+import { checkLabel, checkStatement } from '../workflows/check-wording';
 import type { CheckStatus, OperatorEvent, RolloutStatus } from '../workflows/contract';
 import { formatDuration } from './plan';
 import type { RolloutSummary } from './rollouts';
@@ -17,17 +18,28 @@ export function phaseProgress(status: RolloutStatus): number {
   return 1 - status.phaseRemainingMs / status.phaseDurationMs;
 }
 
-function formatValue(value: number | null): string {
-  if (value === null) return 'no data';
-  if (Number.isInteger(value)) return String(value);
-  return Math.abs(value) < 1 ? value.toPrecision(3) : value.toFixed(2);
+/** The check's label, from the workflow or (older workflows) worded here. */
+export function labelOf(check: CheckStatus): string {
+  return check.label ?? checkLabel(check);
 }
 
-/** `error_rate.critical  0.00200 <= 0.05  pass` */
-export function formatCheck(check: CheckStatus): string {
-  const streak = check.outcome !== 'pass' && check.streak > 1 ? ` x${check.streak}` : '';
-  const detail = check.detail ? ` (${check.detail})` : '';
-  return `${check.check}: ${formatValue(check.value)} ${check.comparator} ${check.threshold} ${check.outcome}${streak}${detail}`;
+/** The check's statement, from the workflow or (older workflows) worded here. */
+export function statementOf(check: CheckStatus): string {
+  return check.statement ?? checkStatement(check);
+}
+
+/** What a non-passing outcome does, with its streak: `critical`, `breach ×3`. */
+function outcomeNote(check: CheckStatus): string {
+  if (check.outcome === 'pass') return '';
+  const streak = check.streak > 1 ? ` ×${check.streak}` : '';
+  const name = check.outcome === 'no_data' || check.outcome === 'insufficient_samples' ? '' : check.outcome;
+  const note = `${name}${streak}`.trim();
+  return note ? ` ${note}` : '';
+}
+
+/** `error_rate > 1% over 5m: 0.2% ≤ 1% ✓`, `p95_latency > 500 ms over 5m: 620 ms > 500 ms ✗ breach ×2` */
+export function formatCheck(check: CheckStatus, labelWidth = 0): string {
+  return `${`${labelOf(check)}:`.padEnd(labelWidth)} ${statementOf(check)}${outcomeNote(check)}`;
 }
 
 /** The header line: id, service and versions, state. */
@@ -97,7 +109,8 @@ export function formatStatus(status: RolloutStatus): string[] {
   if (guard) lines.push(guard);
   if (status.checks.length > 0) {
     lines.push('checks:');
-    for (const check of status.checks) lines.push(`  ${formatCheck(check)}`);
+    const labelWidth = Math.max(...status.checks.map((c) => labelOf(c).length + 1));
+    for (const check of status.checks) lines.push(`  ${formatCheck(check, labelWidth)}`);
   }
   const events = (status.operatorEvents as OperatorEvent[] | undefined) ?? [];
   if (events.length > 0) {
@@ -109,13 +122,55 @@ export function formatStatus(status: RolloutStatus): string[] {
   return lines;
 }
 
-/** One line summarizing a status, for non-TTY watch output. */
-export function formatStatusLine(status: RolloutStatus): string {
-  const checks = status.checks.map((c) => `${c.check}=${formatValue(c.value)}:${c.outcome}`).join(' ');
+/** Columns a non-TTY status line may take by default: readable in a terminal or a log viewer. */
+export const STATUS_LINE_WIDTH = 120;
+
+/** `text` cut to `width` columns, ending in `…` when cut. */
+export function truncate(text: string, width: number): string {
+  const chars = [...text];
+  return chars.length <= width ? text : `${chars.slice(0, Math.max(0, width - 1)).join('')}…`;
+}
+
+/**
+ * The checks as counts, then the ones that did not pass (failing first), in as much detail as
+ * fits `width` columns: `checks 11 ✓ 1 ✗ (p95_latency > 500 ms over 5m: 620 ms > 500 ms ✗)`,
+ * else `(p95_latency: 620 ms > 500 ms ✗)`, else the metric names only, else cut.
+ */
+export function formatCheckSummary(checks: CheckStatus[], width = Infinity): string {
+  if (checks.length === 0) return '';
+  const failing = checks.filter((c) => c.outcome === 'warning' || c.outcome === 'breach' || c.outcome === 'critical');
+  const noData = checks.filter((c) => c.outcome === 'no_data');
+  const few = checks.filter((c) => c.outcome === 'insufficient_samples');
+  const passed = checks.length - failing.length - noData.length - few.length;
+  const counts = [
+    `${passed} ✓`,
+    failing.length ? `${failing.length} ✗` : '',
+    noData.length ? `${noData.length} no data` : '',
+    few.length ? `${few.length} too few requests` : '',
+  ].filter(Boolean);
+  const head = `checks ${counts.join(' ')}`;
+  const notPassed = [...failing, ...noData, ...few];
+  if (notPassed.length === 0) return truncate(head, width);
+  const forms = [
+    (c: CheckStatus) => `${labelOf(c)}: ${statementOf(c)}`,
+    (c: CheckStatus) => `${c.metric}: ${statementOf(c)}`,
+    (c: CheckStatus) => c.metric,
+  ];
+  const candidates = forms.map((form) => `${head} (${[...new Set(notPassed.map(form))].join('; ')})`);
+  return candidates.find((line) => [...line].length <= width) ?? truncate(candidates[candidates.length - 1] ?? head, width);
+}
+
+/**
+ * One line summarizing a status, for non-TTY watch output, at most `width` columns: checks are
+ * counted and only those that did not pass are named (the full detail is in `status --json`).
+ */
+export function formatStatusLine(status: RolloutStatus, width = STATUS_LINE_WIDTH): string {
   const left = status.phaseDurationMs > 0 ? ` left=${formatDuration(status.phaseRemainingMs)}` : '';
   const stuckReason = status.stuckReason as string | null | undefined;
   const stuck = stuckReason ? ` stuck=${JSON.stringify(stuckReason)}` : '';
-  return `state=${status.state}${status.paused ? ' paused' : ''} phase=${status.phase} weight=${status.weight}%${left}${stuck}${checks ? ` ${checks}` : ''}`;
+  const head = `state=${status.state}${status.paused ? ' paused' : ''} phase=${status.phase} weight=${status.weight}%${left}${stuck}`;
+  const checks = formatCheckSummary(status.checks, width - [...head].length - 1);
+  return truncate(checks ? `${head} ${checks}` : head, width);
 }
 
 /** Table of rollouts for `phoenix list`. */

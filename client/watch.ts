@@ -1,7 +1,7 @@
 /** `phoenix watch`: polls a rollout's status and shows it until the rollout ends. */
 import { setTimeout as delay } from 'node:timers/promises';
 import { ENDED_STATES, type RolloutState, type RolloutStatus } from '../workflows/contract';
-import { formatStatus, formatStatusLine } from './render';
+import { formatStatus, formatStatusLine, STATUS_LINE_WIDTH } from './render';
 
 /** Options of `watchRollout`. */
 export interface WatchOptions {
@@ -35,10 +35,13 @@ export async function watchRollout(
       options.write(`${moveUp(drawnLines)}${CLEAR_TO_END}${lines.join('\n')}\n`);
       drawnLines = lines.length;
     } else {
-      const line = formatStatusLine(status);
-      const comparable = line.replace(/ left=\S+/, '');
+      // Time of day (UTC) only: the full timestamp would take a third of the line's width.
+      const prefix = `${new Date().toISOString().slice(11, 19)}Z ${status.rolloutId} `;
+      // The whole printed line stays within the width; the countdown alone is no change.
+      const width = Math.max(40, STATUS_LINE_WIDTH - prefix.length);
+      const comparable = formatStatusLine({ ...status, phaseRemainingMs: 0 }, width);
       if (comparable !== lastPlain) {
-        options.write(`${new Date().toISOString()} ${status.rolloutId} ${line}\n`);
+        options.write(`${prefix}${formatStatusLine(status, width)}\n`);
         lastPlain = comparable;
       }
     }

@@ -7,6 +7,7 @@ import type { MetricQuery, MetricSample } from '../activities/types';
 import { minRequestsFor } from '../rollout-spec/evidence';
 import { compare } from '../rollout-spec/triggers';
 import type { Comparator, MetricName, RollbackAction, RolloutSpec } from '../rollout-spec/types';
+import { checkLabel, checkStatement } from './check-wording';
 import type { CheckOutcome, CheckStatus } from './contract';
 import type { StepGate } from './plan';
 
@@ -24,6 +25,8 @@ export interface CheckRule {
   check: string;
   metric: MetricName;
   windowMs: number;
+  /** The window as the spec sets it, before bounding it to the canary's age: what the check is labelled with. */
+  specWindowMs: number;
   op: Comparator;
   threshold: number;
   /** When set, the threshold is relative to the baseline's value of the same metric. */
@@ -66,9 +69,14 @@ export function buildRules(spec: RolloutSpec, gate: StepGate | null, weight = 0,
   const v = spec.validation;
   const rules: CheckRule[] = [];
   const cap = windowCapMs === undefined ? Infinity : Math.max(1000, Math.floor(windowCapMs / 1000) * 1000);
-  const add = (rule: Omit<CheckRule, 'minRequests'>): void => {
+  const add = (rule: Omit<CheckRule, 'minRequests' | 'specWindowMs'>): void => {
     if (!enabled(rule.metric)) return;
-    rules.push({ ...rule, windowMs: Math.min(rule.windowMs, cap), minRequests: minRequestsFor(spec, rule.metric) });
+    rules.push({
+      ...rule,
+      windowMs: Math.min(rule.windowMs, cap),
+      specWindowMs: rule.windowMs,
+      minRequests: minRequestsFor(spec, rule.metric),
+    });
   };
 
   spec.rollbackTriggers.forEach((t, i) =>
@@ -201,12 +209,14 @@ export function evaluate(
     let value = canary.value;
     let threshold = rule.threshold;
     let missing = canary.detail;
+    let baselineValue: number | null = null;
     if (rule.baseline && value !== null) {
       const base = sampleValue(samples, { metric: rule.metric, target: 'baseline', windowMs: rule.windowMs });
       if (base.value === null) {
         missing = `baseline ${base.detail}`;
         value = null;
       } else {
+        baselineValue = base.value;
         threshold = rule.baseline.mode === 'difference' ? base.value + rule.threshold : base.value * (1 + rule.threshold);
       }
     }
@@ -245,7 +255,20 @@ export function evaluate(
       at,
       ...(missing ? { detail: missing } : {}),
       ...evidence,
+      windowMs: rule.specWindowMs,
+      ...(rule.baseline
+        ? {
+            baseline: {
+              mode: rule.baseline.mode,
+              margin: rule.threshold,
+              value: baselineValue !== null && Number.isFinite(baselineValue) ? baselineValue : null,
+            },
+          }
+        : {}),
     };
+    status.label = checkLabel(status);
+    // Worded from the judged value: an infinite one is stored as null, but is still a value.
+    status.statement = checkStatement({ ...status, value });
     checks.push(status);
 
     const shown = value === null ? 'n/a' : Number.isFinite(value) ? String(round(value)) : value > 0 ? '+Inf' : '-Inf';

@@ -127,6 +127,25 @@ export interface CheckStatus {
   requests?: number;
   /** The minimum of canary requests this check needs to pass. */
   minRequests?: number;
+  /** The window the check's rule judges, as the spec sets it (absent from older workflows). */
+  windowMs?: number;
+  /** Canary-vs-baseline checks: how `threshold` derives from the baseline's value (absent from older workflows). */
+  baseline?: CheckBaseline;
+  /** What the check checks, as its failing rule, e.g. `error_rate > 1% over 5m` (workflows/check-wording.ts). */
+  label?: string;
+  /** A true statement of value against limit, e.g. `99.5% ≥ 99% ✓`, `1.4% > 1% ✗`, `no data (…)`. */
+  statement?: string;
+}
+
+/**
+ * The limit of a canary-vs-baseline check: the baseline's value plus `margin`, in percentage
+ * points (`difference`, fractions) or as a share of the baseline's value (`ratio`).
+ */
+export interface CheckBaseline {
+  mode: 'difference' | 'ratio';
+  margin: number;
+  /** The baseline's value in the window; null when it had none. */
+  value: number | null;
 }
 
 /** One operator action as the rollout handled it: the audit trail of `status`. */

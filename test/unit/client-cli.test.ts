@@ -15,10 +15,10 @@ import {
   RolloutAlreadyRunningError,
   RolloutNotFoundError,
 } from '../../client/errors';
-import { formatStatus } from '../../client/render';
+import { formatCheck, formatCheckSummary, formatStatus, formatStatusLine, STATUS_LINE_WIDTH } from '../../client/render';
 import type { RolloutClient } from '../../client/rollouts';
 import { watchRollout } from '../../client/watch';
-import type { OperatorAck, OperatorEvent, RolloutResult, RolloutStatus } from '../../workflows/contract';
+import type { CheckStatus, OperatorAck, OperatorEvent, RolloutResult, RolloutStatus } from '../../workflows/contract';
 
 const GOOD = 'examples/demo-stack.yaml';
 
@@ -35,7 +35,7 @@ function status(over: Partial<RolloutStatus> = {}): RolloutStatus {
     weight: 5,
     phaseRemainingMs: 5000,
     phaseDurationMs: 20000,
-    checks: [{ check: 'error_rate.critical', metric: 'error_rate', value: 0.002, threshold: 0.05, comparator: '<=', outcome: 'pass', streak: 0, at: '2026-01-01T00:00:00Z' }],
+    checks: [{ check: 'error_rate.critical', metric: 'error_rate', value: 0.002, threshold: 0.05, comparator: '>', outcome: 'pass', streak: 0, at: '2026-01-01T00:00:00Z' }],
     lastAnalysisAt: null,
     rollbackReason: null,
     rollbackAction: null,
@@ -212,7 +212,7 @@ test('status prints a readable view, --json the raw status', async () => {
   assert.match(text.stdout, /rollout-checkout v1 → v2: progressing/);
   assert.match(text.stdout, /weight: 5%/);
   assert.match(text.stdout, /\[#{18}-{6}\] 75%/);
-  assert.match(text.stdout, /error_rate.critical: 0.00200 <= 0.05 pass/);
+  assert.match(text.stdout, /\n {2}error_rate > 5%: 0\.2% ≤ 5% ✓\n/);
   const json = await run(['status', 'checkout', '--json'], client);
   assert.deepEqual(JSON.parse(json.stdout), status());
 });
@@ -246,8 +246,62 @@ test('watch (not a TTY) prints a line per change until the end, exit by outcome'
   const lines = r.stdout.trim().split('\n');
   // The countdown alone does not produce a line.
   assert.equal(lines.length, 3, r.stdout);
-  assert.match(lines[0]!, /rollout-checkout state=progressing phase=initial_canary weight=5% left=5s error_rate.critical=0.00200:pass/);
+  assert.match(lines[0]!, /rollout-checkout state=progressing phase=initial_canary weight=5% left=5s checks 1 ✓$/);
   assert.match(lines[2]!, /state=aborted/);
+});
+
+/** A seed-sized set of checks (14), one breaching with a long label and a long no-data reason. */
+function manyChecks(): CheckStatus[] {
+  const at = '2026-01-01T00:00:00Z';
+  const pass = (i: number): CheckStatus => ({
+    check: `memory_usage.threshold${i}`, metric: 'memory_usage', value: 0.4, threshold: 0.85, comparator: '>', outcome: 'pass', streak: 0, at, windowMs: 300_000,
+  });
+  return [
+    ...Array.from({ length: 11 }, (_, i) => pass(i)),
+    { check: 'p95_latency.threshold', metric: 'p95_latency', value: 620, threshold: 500, comparator: '>', outcome: 'breach', streak: 2, at, windowMs: 300_000 },
+    { check: 'baseline.p99_latency', metric: 'p99_latency', value: 700, threshold: 540, comparator: '>', outcome: 'warning', streak: 1, at, windowMs: 300_000, baseline: { mode: 'ratio', margin: 0.2, value: 450 } },
+    { check: 'cache_hit_rate.min', metric: 'cache_hit_rate', value: null, threshold: 0.9, comparator: '<', outcome: 'no_data', streak: 4, at, windowMs: 300_000, detail: `error: HTTP 503: ${'unavailable '.repeat(30)}` },
+  ];
+}
+
+test('a non-TTY line counts the checks, names only those that did not pass, and stays within the width', () => {
+  const line = formatStatusLine(status({ checks: manyChecks() }));
+  assert.ok([...line].length <= STATUS_LINE_WIDTH, `${[...line].length} columns: ${line}`);
+  assert.match(line, /weight=5% left=5s checks 11 ✓ 2 ✗ 1 no data \(p95_latency; p99_latency; cache_h\w*…$/);
+  assert.equal([...line].length, STATUS_LINE_WIDTH);
+  assert.doesNotMatch(line, /memory_usage/);
+  assert.match(formatStatusLine(status({ checks: manyChecks().slice(0, 11) })), /left=5s checks 11 ✓$/);
+  // As much detail as fits: rule and statement, then metric and statement, then names.
+  const one = manyChecks().slice(0, 12);
+  const full = 'checks 11 ✓ 1 ✗ (p95_latency > 500 ms over 5m: 620 ms > 500 ms ✗)';
+  assert.equal(formatCheckSummary(one), full);
+  assert.equal(formatCheckSummary(one, full.length), full);
+  assert.equal(formatCheckSummary(one, full.length - 1), 'checks 11 ✓ 1 ✗ (p95_latency: 620 ms > 500 ms ✗)');
+  assert.equal(formatCheckSummary(one, 40), 'checks 11 ✓ 1 ✗ (p95_latency)');
+  assert.equal(formatCheckSummary(one, 20), 'checks 11 ✓ 1 ✗ (p9…');
+});
+
+test('watch (not a TTY): each printed line, timestamp and id included, stays within the width', async () => {
+  const frames = [status({ checks: manyChecks() }), status({ state: 'rolled_back', weight: 0, checks: manyChecks() })];
+  let out = '';
+  await watchRollout(async () => frames.shift() ?? status({ state: 'rolled_back' }), { write: (t) => void (out += t), tty: false, intervalMs: 1 });
+  const lines = out.trim().split('\n');
+  assert.equal(lines.length, 2, out);
+  for (const line of lines) assert.ok([...line].length <= STATUS_LINE_WIDTH, `${[...line].length} columns: ${line}`);
+});
+
+test('status (TTY) lists every check by its rule with a true statement; older statuses are worded by the client', () => {
+  const lines = formatStatus(status({ checks: manyChecks() }));
+  const checks = lines.slice(lines.indexOf('checks:') + 1, lines.indexOf('checks:') + 15);
+  assert.equal(checks.length, 14);
+  assert.match(checks[0]!, /^ {2}memory_usage > 85% over 5m: +40% ≤ 85% ✓$/);
+  assert.match(checks[11]!, /^ {2}p95_latency > 500 ms over 5m: +620 ms > 500 ms ✗ breach ×2$/);
+  assert.match(checks[12]!, /^ {2}p99_latency > baseline \+ 20% over 5m: +700 ms > 540 ms \(baseline 450 ms \+ 20%\) ✗ warning$/);
+  assert.match(checks[13]!, /^ {2}cache_hit_rate < 90% over 5m: +no data \(query failed: HTTP 503: unavailable .*…\) ×4$/);
+  // The workflow's own wording wins over the client's.
+  const worded: CheckStatus = { ...manyChecks()[0]!, label: 'from the workflow', statement: 'as the workflow said' };
+  assert.equal(formatCheck(worded), 'from the workflow: as the workflow said');
+  assert.ok(!lines.some((l) => /trigger\[|:pass|\.threshold/.test(l)), lines.join('\n'));
 });
 
 test('an unreachable server exits 3 with one line (real client, closed port)', async () => {
