@@ -232,3 +232,18 @@ export function checkStatement(check: WordableCheck): string {
   }
   return `${compared}${base} ${failing ? '✗' : '✓'}`;
 }
+
+/**
+ * What a failure of the check does, from its id (workflows/analysis.ts names them): two checks
+ * may share a rule (the critical error level and a phase gate both at 1%), not a role.
+ */
+export function checkRole(check: Pick<WordableCheck, 'check'>): string {
+  const id = check.check;
+  if (id.startsWith('trigger[')) return 'rollback trigger';
+  if (id.startsWith('baseline.')) return 'baseline comparison (warns)';
+  if (id.endsWith('.critical')) return 'critical level (rolls back)';
+  if (id.endsWith('.warning')) return 'warning level (warns)';
+  if (id.endsWith('.phase_gate')) return 'phase gate (holds)';
+  if (id.endsWith('.threshold') || id.endsWith('.min')) return 'threshold (holds)';
+  return '';
+}

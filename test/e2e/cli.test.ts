@@ -162,6 +162,18 @@ describe('phoenix CLI (real dev server + worker)', () => {
     const lines = watched.stdout.trim().split('\n');
     assert.match(lines.at(-1)!, /rollout-cli-quick state=promoted/);
     assert.ok(lines.length >= 2, watched.stdout);
+    // Checks are counted, never listed by index, and a line fits a terminal (issue 12).
+    assert.ok(lines.some((l) => / checks \d+ ✓/.test(l)), watched.stdout);
+    for (const line of lines) assert.ok([...line].length <= 120, `${[...line].length} columns: ${line}`);
+    assert.doesNotMatch(watched.stdout, /trigger\[|:pass/);
+
+    // The status query words every check; the human view prints the same words.
+    const json = await phoenix(['status', 'cli-quick', '--json'], world.env);
+    const checks = (JSON.parse(json.stdout) as RolloutStatus).checks;
+    assert.ok(checks.length > 0, json.stdout);
+    for (const c of checks) assert.ok(c.label && c.statement && !c.label.includes('trigger['), JSON.stringify(c));
+    const human = await phoenix(['status', 'cli-quick'], world.env);
+    for (const c of checks) assert.ok(human.stdout.includes(`${c.label}:`) && human.stdout.includes(c.statement ?? '?'), human.stdout);
   });
 
   test('unknown rollout exits 4 with one line', async () => {

@@ -8,7 +8,7 @@ import type { MetricSample } from '../../activities/types';
 import { METRIC_UNITS } from '../../rollout-spec/triggers';
 import { COMPARATORS, METRIC_NAMES, type Comparator } from '../../rollout-spec/types';
 import { buildRules, evaluate, queriesFor } from '../../workflows/analysis';
-import { checkLabel, checkStatement, DISPLAY_UNITS, formatWindow, type WordableCheck } from '../../workflows/check-wording';
+import { checkLabel, checkRole, checkStatement, DISPLAY_UNITS, formatWindow, type WordableCheck } from '../../workflows/check-wording';
 import { HEALTHY } from '../workflows/fake-world';
 import { seedSpec } from '../workflows/spec-fixture';
 
@@ -148,6 +148,16 @@ describe('checks as the analysis builds them', () => {
       assert.equal(c.label, checkLabel({ ...c, windowMs: t.windowMs }));
       assert.match(c.label ?? '', new RegExp(`^${t.metric} ${t.op === '>' || t.op === '<' ? t.op : '.'} `));
     });
+  });
+
+  it('give every check a role, so two checks on the same rule can be told apart', () => {
+    const r = evaluate(spec, buildRules(spec, gate, 20), samples(), [], 0, 't');
+    for (const c of r.checks) assert.notEqual(checkRole(c), '', c.check);
+    const roles = new Map(r.checks.map((c) => [c.check, checkRole(c)]));
+    assert.equal(roles.get('trigger[0]'), 'rollback trigger');
+    assert.equal(roles.get('error_rate.critical'), 'critical level (rolls back)');
+    assert.equal(roles.get('error_rate.phase_gate'), 'phase gate (holds)');
+    assert.equal(roles.get('baseline.error_rate'), 'baseline comparison (warns)');
   });
 
   it('labels with the spec window, not the window bounded to the canary age', () => {

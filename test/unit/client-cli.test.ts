@@ -212,7 +212,7 @@ test('status prints a readable view, --json the raw status', async () => {
   assert.match(text.stdout, /rollout-checkout v1 → v2: progressing/);
   assert.match(text.stdout, /weight: 5%/);
   assert.match(text.stdout, /\[#{18}-{6}\] 75%/);
-  assert.match(text.stdout, /\n {2}error_rate > 5%: 0\.2% ≤ 5% ✓\n/);
+  assert.match(text.stdout, /\n {2}error_rate > 5%: 0\.2% ≤ 5% ✓ {3}critical level \(rolls back\)\n/);
   const json = await run(['status', 'checkout', '--json'], client);
   assert.deepEqual(JSON.parse(json.stdout), status());
 });
@@ -253,11 +253,11 @@ test('watch (not a TTY) prints a line per change until the end, exit by outcome'
 /** A seed-sized set of checks (14), one breaching with a long label and a long no-data reason. */
 function manyChecks(): CheckStatus[] {
   const at = '2026-01-01T00:00:00Z';
-  const pass = (i: number): CheckStatus => ({
-    check: `memory_usage.threshold${i}`, metric: 'memory_usage', value: 0.4, threshold: 0.85, comparator: '>', outcome: 'pass', streak: 0, at, windowMs: 300_000,
+  const pass = (): CheckStatus => ({
+    check: 'memory_usage.threshold', metric: 'memory_usage', value: 0.4, threshold: 0.85, comparator: '>', outcome: 'pass', streak: 0, at, windowMs: 300_000,
   });
   return [
-    ...Array.from({ length: 11 }, (_, i) => pass(i)),
+    ...Array.from({ length: 11 }, pass),
     { check: 'p95_latency.threshold', metric: 'p95_latency', value: 620, threshold: 500, comparator: '>', outcome: 'breach', streak: 2, at, windowMs: 300_000 },
     { check: 'baseline.p99_latency', metric: 'p99_latency', value: 700, threshold: 540, comparator: '>', outcome: 'warning', streak: 1, at, windowMs: 300_000, baseline: { mode: 'ratio', margin: 0.2, value: 450 } },
     { check: 'cache_hit_rate.min', metric: 'cache_hit_rate', value: null, threshold: 0.9, comparator: '<', outcome: 'no_data', streak: 4, at, windowMs: 300_000, detail: `error: HTTP 503: ${'unavailable '.repeat(30)}` },
@@ -294,10 +294,12 @@ test('status (TTY) lists every check by its rule with a true statement; older st
   const lines = formatStatus(status({ checks: manyChecks() }));
   const checks = lines.slice(lines.indexOf('checks:') + 1, lines.indexOf('checks:') + 15);
   assert.equal(checks.length, 14);
-  assert.match(checks[0]!, /^ {2}memory_usage > 85% over 5m: +40% ≤ 85% ✓$/);
-  assert.match(checks[11]!, /^ {2}p95_latency > 500 ms over 5m: +620 ms > 500 ms ✗ breach ×2$/);
-  assert.match(checks[12]!, /^ {2}p99_latency > baseline \+ 20% over 5m: +700 ms > 540 ms \(baseline 450 ms \+ 20%\) ✗ warning$/);
-  assert.match(checks[13]!, /^ {2}cache_hit_rate < 90% over 5m: +no data \(query failed: HTTP 503: unavailable .*…\) ×4$/);
+  assert.match(checks[0]!, /^ {2}memory_usage > 85% over 5m: +40% ≤ 85% ✓ +threshold \(holds\)$/);
+  assert.match(checks[11]!, /^ {2}p95_latency > 500 ms over 5m: +620 ms > 500 ms ✗ breach ×2 +threshold \(holds\)$/);
+  assert.match(checks[12]!, /^ {2}p99_latency > baseline \+ 20% over 5m: +700 ms > 540 ms \(baseline 450 ms \+ 20%\) ✗ warning +baseline comparison \(warns\)$/);
+  assert.match(checks[13]!, /^ {2}cache_hit_rate < 90% over 5m: +no data \(query failed: HTTP 503: unavailable .*…\) ×4 +threshold \(holds\)$/);
+  // The role column lines up.
+  assert.equal(new Set(checks.map((l) => l.search(/(threshold|baseline comparison) \(/))).size, 1, checks.join('\n'));
   // The workflow's own wording wins over the client's.
   const worded: CheckStatus = { ...manyChecks()[0]!, label: 'from the workflow', statement: 'as the workflow said' };
   assert.equal(formatCheck(worded), 'from the workflow: as the workflow said');
