@@ -71,6 +71,9 @@ export const judgeSchema = strict({
   step: durationField(
     `Step of the range queries (bare number = seconds). Default: window / ${JUDGE_DEFAULTS.pointsPerWindow}, so that a window has at least ${JUDGE_DEFAULTS.pointsPerWindow} points.`,
   ).optional(),
+  pointWindow: durationField(
+    "Range of each point's query (the template's `{{window}}`; bare number = seconds). Default: the step, so that consecutive points share no raw samples; it must span at least two scrape intervals for rate() to have a value.",
+  ).optional(),
   confidence: z
     .number({ error: 'must be a number between 0.5 and 0.9999' })
     .min(0.5, 'must be between 0.5 and 0.9999')
@@ -94,9 +97,9 @@ export const judgeSchema = strict({
     .enum(ROLLBACK_ACTIONS, { error: `must be one of: ${ROLLBACK_ACTIONS.join(', ')}` })
     .default('immediate_rollback')
     .describe('What a failing judgement does.'),
-  interval: durationField('How often the judge runs while the canary carries traffic; it also always judges before a phase advances.').prefault(
-    `${JUDGE_DEFAULTS.intervalMs / 60_000}m`,
-  ),
+  interval: durationField(
+    'How often the judge runs while the canary shares traffic with the baseline (at most once per analysis round); it also always judges in the last round before a phase may advance.',
+  ).prefault(`${JUDGE_DEFAULTS.intervalMs / 60_000}m`),
   nanStrategy: z
     .enum(['remove', 'replace'], { error: 'must be one of: remove, replace' })
     .default('remove')
@@ -151,6 +154,8 @@ export interface JudgeSettings {
   windowMs: number;
   /** null: windowMs / pointsPerWindow. */
   stepMs: number | null;
+  /** Range of each point's query; null: the step. */
+  pointWindowMs: number | null;
   confidence: number;
   passThreshold: number;
   marginalThreshold: number;
@@ -166,6 +171,7 @@ export function normalizeJudge(j: JudgeInput, defaults: { defaultWindowMs: numbe
     metrics: j.metrics.map((m) => ({ ...m, group: m.group ?? null })),
     windowMs: j.window ?? defaults.defaultWindowMs,
     stepMs: j.step ?? null,
+    pointWindowMs: j.pointWindow ?? null,
     confidence: j.confidence,
     passThreshold: j.thresholds.pass,
     marginalThreshold: j.thresholds.marginal,

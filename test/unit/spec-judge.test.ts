@@ -34,6 +34,7 @@ describe('spec: judge', () => {
       metrics: [{ metric: 'p95_latency', direction: 'increase', tolerance: 0.1, critical: true, weight: 1, group: 'latency', removeOutliers: false }],
       windowMs: 240_000,
       stepMs: null,
+      pointWindowMs: null,
       confidence: 0.98,
       passThreshold: 95,
       marginalThreshold: 75,
@@ -88,7 +89,7 @@ describe('spec: judge', () => {
         'judge.thresholds.pass: must be a score from 0 to 100',
         'judge.onFail: must be one of: immediate_rollback, gradual_rollback',
         'judge.interval: expected a duration like "30s", "5m", "1h" or "100ms" (a bare number is seconds), got "often"',
-        'judge.bogus: unknown key; allowed here: metrics, window, step, confidence, thresholds, onFail, interval, nanStrategy, outlierFactor, freshBaseline',
+        'judge.bogus: unknown key; allowed here: metrics, window, step, pointWindow, confidence, thresholds, onFail, interval, nanStrategy, outlierFactor, freshBaseline',
       ],
     );
   });

@@ -220,6 +220,7 @@ interface RolloutSpec {
     }[];
     windowMs: number;
     stepMs: number | null;
+    pointWindowMs: number | null;
     confidence: number;
     passThreshold: number;
     marginalThreshold: number;
