@@ -46,6 +46,12 @@ export interface JudgeConfig {
   windowMs: number;
   /** Step of the range query (ms); null: windowMs / 50 or smaller, so that a window has ≥ 50 points. */
   stepMs: number | null;
+  /**
+   * Range each point's query is rendered with (the template's `{{window}}`, ms); absent or null:
+   * stepMs, so that consecutive points share no raw samples (the test assumes independent
+   * samples). Must span at least two scrape intervals for rate() to have a value.
+   */
+  pointWindowMs?: number | null;
   /** Confidence of the Mann-Whitney test (0..1, default 0.98): a metric is significant when p < 1 - confidence. */
   confidence: number;
   /** NaN samples are removed (default) or replaced by 0. */
@@ -105,4 +111,8 @@ export interface JudgeResult {
   status: Omit<JudgeStatus, 'history'>;
   /** Wall time of fetching and judging (ms). */
   durationMs: number;
+  /** One line: what decided the verdict (e.g. "critical metric failed: …", "score 75 < 95, ≥ 75; failing: p95_latency"). */
+  reason: string;
+  /** The compared window: first and last evaluation time (epoch ms), step, points per full series. */
+  window: { startMs: number; endMs: number; stepMs: number; pointWindowMs: number; points: number };
 }
