@@ -138,33 +138,44 @@ export function truncate(text: string, width: number): string {
   return chars.length <= width ? text : `${chars.slice(0, Math.max(0, width - 1)).join('')}…`;
 }
 
+const SEVERITY: Readonly<Record<string, number>> = { critical: 0, breach: 1, warning: 2, no_data: 3, insufficient_samples: 4 };
+
 /**
- * The checks as counts, then the ones that did not pass (failing first), in as much detail as
+ * The checks as counts, then the ones that did not pass, most severe first, in as much detail as
  * fits `width` columns: `checks 11 ✓ 1 ✗ (p95_latency > 500 ms over 5m: 620 ms > 500 ms ✗)`,
- * else `(p95_latency: 620 ms > 500 ms ✗)`, else the metric names only, else cut.
+ * else fewer of them (`; +2 more`), else `metric: statement`, else metric names, else the counts.
  */
 export function formatCheckSummary(checks: CheckStatus[], width = Infinity): string {
   if (checks.length === 0) return '';
-  const failing = checks.filter((c) => c.outcome === 'warning' || c.outcome === 'breach' || c.outcome === 'critical');
-  const noData = checks.filter((c) => c.outcome === 'no_data');
-  const few = checks.filter((c) => c.outcome === 'insufficient_samples');
-  const passed = checks.length - failing.length - noData.length - few.length;
+  const count = (...outcomes: string[]) => checks.filter((c) => outcomes.includes(c.outcome)).length;
+  const failing = count('warning', 'breach', 'critical');
+  const noData = count('no_data');
+  const few = count('insufficient_samples');
   const counts = [
-    `${passed} ✓`,
-    failing.length ? `${failing.length} ✗` : '',
-    noData.length ? `${noData.length} no data` : '',
-    few.length ? `${few.length} too few requests` : '',
+    `${checks.length - failing - noData - few} ✓`,
+    failing ? `${failing} ✗` : '',
+    noData ? `${noData} no data` : '',
+    few ? `${few} few requests` : '',
   ].filter(Boolean);
   const head = `checks ${counts.join(' ')}`;
-  const notPassed = [...failing, ...noData, ...few];
-  if (notPassed.length === 0) return truncate(head, width);
+  const notPassed = checks
+    .filter((c) => c.outcome !== 'pass')
+    .sort((x, y) => (SEVERITY[x.outcome] ?? 9) - (SEVERITY[y.outcome] ?? 9));
   const forms = [
     (c: CheckStatus) => `${labelOf(c)}: ${statementOf(c)}`,
     (c: CheckStatus) => `${c.metric}: ${statementOf(c)}`,
     (c: CheckStatus) => c.metric,
   ];
-  const candidates = forms.map((form) => `${head} (${[...new Set(notPassed.map(form))].join('; ')})`);
-  return candidates.find((line) => [...line].length <= width) ?? truncate(candidates[candidates.length - 1] ?? head, width);
+  const fits = (line: string) => [...line].length <= width;
+  for (const form of forms) {
+    const items = [...new Set(notPassed.map(form))];
+    for (let shown = items.length; shown > 0; shown--) {
+      const more = shown < items.length ? `; +${items.length - shown} more` : '';
+      const line = `${head} (${items.slice(0, shown).join('; ')}${more})`;
+      if (fits(line)) return line;
+    }
+  }
+  return fits(head) ? head : truncate(head, width);
 }
 
 /**
