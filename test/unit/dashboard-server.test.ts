@@ -314,6 +314,28 @@ describe('dashboard pieces', () => {
     assert.equal(phaseStartedAt(s), 'b');
   });
 
+  test('the hub queries at once when asked to refresh (an operator action was accepted)', async () => {
+    let current = status();
+    const hub = new WatchHub({ status: async () => current, intervalMs: 60_000 });
+    const seen: RolloutStatus[] = [];
+    let wake: () => void = () => undefined;
+    const stop = hub.subscribe('rollout-checkout', (e) => {
+      if (e.type === 'status') seen.push(e.status);
+      wake();
+    });
+    const next = () => new Promise<void>((resolve, reject) => {
+      wake = resolve;
+      setTimeout(() => reject(new Error('no status within 1 s')), 1000);
+    });
+    if (seen.length === 0) await next();
+    current = status({ paused: true, state: 'paused' });
+    hub.refresh('rollout-checkout');
+    await next();
+    assert.equal(seen.at(-1)?.state, 'paused');
+    stop();
+    hub.close();
+  });
+
   test('the hub refuses beyond its bounds', () => {
     const hub = new WatchHub({ status: () => new Promise(() => undefined), maxRollouts: 1, maxSubscribers: 1 });
     const events: WatchEvent[] = [];

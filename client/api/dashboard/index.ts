@@ -99,6 +99,13 @@ export function registerDashboard(app: FastifyInstance, options: DashboardOption
   const maxFailures = options.maxLoginFailuresPerMin ?? 10;
   const streams = new Set<FastifyReply>();
 
+  // An accepted operator action (from this page, the CLI's API client or a pipeline) is looked at
+  // at once, not at the next tick.
+  app.addHook('onResponse', async (request, reply) => {
+    const action = request.routeOptions.config?.action;
+    if (reply.statusCode === 200 && request.rolloutId && (OPERATOR_ACTIONS as readonly string[]).includes(action ?? '')) hub.refresh(request.rolloutId);
+  });
+
   // Open event streams would keep server.close() waiting for ever.
   app.addHook('preClose', async () => {
     hub.close();

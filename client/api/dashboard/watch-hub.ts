@@ -39,6 +39,10 @@ interface Watch {
   lastKey: string | undefined;
   timer: NodeJS.Timeout | undefined;
   stopped: boolean;
+  /** A query is under way. */
+  polling: boolean;
+  /** Asked to refresh while a query was under way: query again as soon as it answers. */
+  again: boolean;
 }
 
 /**
@@ -86,7 +90,7 @@ export class WatchHub {
     let watch = this.watches.get(rolloutId);
     if (!watch) {
       if (this.watches.size >= this.maxRollouts) throw new WatchLimitError(`at most ${this.maxRollouts} rollouts can be watched at once`);
-      watch = { listeners: new Set(), last: undefined, lastKey: undefined, timer: undefined, stopped: false };
+      watch = { listeners: new Set(), last: undefined, lastKey: undefined, timer: undefined, stopped: false, polling: false, again: false };
       this.watches.set(rolloutId, watch);
       void this.poll(rolloutId, watch);
     } else if (watch.listeners.size >= this.maxSubscribers) {
@@ -99,6 +103,21 @@ export class WatchHub {
       current.listeners.delete(listener);
       if (current.listeners.size === 0) this.stop(rolloutId, current);
     };
+  }
+
+  /**
+   * Queries a watched rollout now instead of at its next tick (an operator action was just
+   * accepted, so its viewers see the effect as soon as the workflow reports it).
+   */
+  refresh(rolloutId: string): void {
+    const watch = this.watches.get(rolloutId);
+    if (!watch || watch.stopped) return;
+    if (watch.polling) {
+      watch.again = true;
+      return;
+    }
+    clearTimeout(watch.timer);
+    void this.poll(rolloutId, watch);
   }
 
   /** Stops every poller (the server is closing). */
@@ -115,6 +134,8 @@ export class WatchHub {
   private async poll(rolloutId: string, watch: Watch): Promise<void> {
     if (watch.stopped) return;
     let next = this.intervalMs;
+    watch.polling = true;
+    watch.again = false;
     try {
       const status = await this.options.status(rolloutId);
       if (watch.stopped) return;
@@ -125,7 +146,10 @@ export class WatchHub {
         this.emit(watch, { type: 'status', status });
       }
       // An ended rollout does not change any more; its viewers keep the last status.
-      if (ended(status)) return;
+      if (ended(status)) {
+        watch.polling = false;
+        return;
+      }
     } catch (err) {
       if (watch.stopped) return;
       const message = err instanceof Error ? err.message : String(err);
@@ -136,6 +160,8 @@ export class WatchHub {
       }
       next = this.errorIntervalMs;
     }
+    watch.polling = false;
+    if (watch.again) next = 0;
     watch.timer = setTimeout(() => void this.poll(rolloutId, watch), next);
   }
 
