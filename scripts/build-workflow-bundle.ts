@@ -4,11 +4,13 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { buildWorkflowBundle } from '../worker/workflow-bundle';
 
 async function main(): Promise<void> {
   const out = path.resolve(process.argv[2] ?? path.join(__dirname, '..', 'dist', 'workflow-bundle.js'));
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows') });
+  // The same sandbox set-up as a worker that bundles at start (PHOENIX_WORKFLOW_STACK_TRACES included).
+  const stackTraces = ['true', '1'].includes(process.env.PHOENIX_WORKFLOW_STACK_TRACES ?? '');
+  const { code } = await buildWorkflowBundle({ stackTraces });
   await fs.mkdir(path.dirname(out), { recursive: true });
   await fs.writeFile(out, code);
   process.stdout.write(`workflow bundle: ${out} (${Math.round(code.length / 1024)} KiB)\n`);

@@ -31,6 +31,8 @@ export interface WorkerConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** Prebuilt workflow bundle (production); `undefined` = bundle `workflows/` at start-up. */
   readonly workflowBundlePath?: string;
+  /** Keep the SDK's per-promise workflow stack traces (`PHOENIX_WORKFLOW_STACK_TRACES`, off: see worker/sandbox-preload.ts). */
+  readonly workflowStackTraces: boolean;
   /**
    * Where rollout targets come from: the operator's catalog (`PHOENIX_CATALOG_DIR`, checked at
    * start) and whether inline specs may name their own (`PHOENIX_ALLOW_INLINE_TARGETS`, off).
@@ -76,6 +78,7 @@ const envSchema = z.object({
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])),
   PHOENIX_CATALOG_DIR: optional(z.string().transform((p) => path.resolve(p))),
   PHOENIX_ALLOW_INLINE_TARGETS: optional(z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' })),
+  PHOENIX_WORKFLOW_STACK_TRACES: optional(z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' })),
   PHOENIX_WORKFLOW_BUNDLE: optional(
     z
       .string()
@@ -136,6 +139,7 @@ export function parseWorkerConfig(env: Readonly<Record<string, string | undefine
     sdkMetricsAddress: toListen(e.PHOENIX_SDK_METRICS_ADDR, '127.0.0.1:9465'),
     logLevel: e.LOG_LEVEL ?? 'info',
     workflowBundlePath: e.PHOENIX_WORKFLOW_BUNDLE,
+    workflowStackTraces: e.PHOENIX_WORKFLOW_STACK_TRACES === 'true' || e.PHOENIX_WORKFLOW_STACK_TRACES === '1',
     targets: {
       ...(e.PHOENIX_CATALOG_DIR ? { catalogDir: e.PHOENIX_CATALOG_DIR } : {}),
       allowInlineTargets: e.PHOENIX_ALLOW_INLINE_TARGETS === 'true' || e.PHOENIX_ALLOW_INLINE_TARGETS === '1',

@@ -11,6 +11,7 @@ import { workerConfig, type WorkerConfig } from './config';
 import { createRootLogger, PinoSdkLogger } from './logger';
 import { startMetricsServer } from './metrics-server';
 import { workerTuningOptions } from './tuning';
+import { buildWorkflowBundle } from './workflow-bundle';
 
 /** Runs the worker until SIGINT/SIGTERM; resolves after a graceful shutdown. */
 export async function runWorker(config: WorkerConfig, logger: Logger): Promise<void> {
@@ -37,7 +38,12 @@ export async function runWorker(config: WorkerConfig, logger: Logger): Promise<v
       taskQueue: TASK_QUEUE,
       ...(config.workflowBundlePath
         ? { workflowBundle: { codePath: config.workflowBundlePath } }
-        : { workflowsPath: require.resolve('../workflows') }),
+        : {
+            workflowBundle: await buildWorkflowBundle({
+              stackTraces: config.workflowStackTraces,
+              logger: new PinoSdkLogger(logger.child({ component: 'bundler' })),
+            }),
+          }),
       activities: createActivities({ logger, registry, env: config.activityEnv, targets: config.targets }),
       ...workerTuningOptions(config.tuning),
     });

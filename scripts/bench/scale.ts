@@ -20,11 +20,12 @@ import { mkdirSync, symlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { parseDuration } from '../../rollout-spec/units';
 import { describeCause } from '../../client/rollouts';
 import { WORKER_TUNING_ENV } from '../../worker/tuning';
+import { buildWorkflowBundle } from '../../worker/workflow-bundle';
 import { formatScaleTable } from './scale/report';
 import { runScale, type ScaleRunReport } from './scale/run';
 import { SEED_PLAN_MS } from './scale/spec';
@@ -121,8 +122,9 @@ async function main(flags: ScaleFlags): Promise<void> {
     const source = workflowsSource(dir, flags.workflowsRef);
     workflows = source.label;
     log(`workflow bundle from ${workflows}`);
-    const { code } = await bundleWorkflowCode({
+    const { code } = await buildWorkflowBundle({
       workflowsPath: source.workflowsPath,
+      stackTraces: ['true', '1'].includes(process.env.PHOENIX_WORKFLOW_STACK_TRACES ?? ''),
       logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => log(m), log: () => undefined },
     });
     await fs.writeFile(bundlePath, code);

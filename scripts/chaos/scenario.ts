@@ -11,7 +11,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { buildWorkflowBundle } from '../../worker/workflow-bundle';
 import { loadClientConfig } from '../../client/config';
 import { RolloutClient } from '../../client/rollouts';
 import type { RolloutResult } from '../../workflows/contract';
@@ -119,7 +119,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
 
     const bundlePath = path.join(dir, 'workflow-bundle.js');
     log('chaos: bundling the workflow code once (both workers load it, so a restart takes seconds)');
-    const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+    const { code } = await buildWorkflowBundle();
     await fs.writeFile(bundlePath, code);
 
     const workerEnv: NodeJS.ProcessEnv = {
@@ -263,14 +263,5 @@ function faultToZero(t: Tracked, result: RolloutResult): { faultToZeroS?: number
   if (t.faultInjectedAt === undefined || !back) return {};
   return { faultToZeroS: (Date.parse(back.at) - t.faultInjectedAt) / 1000 };
 }
-
-const quietLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 
 export { ChaosDeadlineError, renderReport };

@@ -32,6 +32,7 @@ import { freePort } from '../helpers/free-port';
 import { startHttpServer, type TestHttpServer } from '../helpers/http-servers';
 import { stopLeftoverInstances } from '../helpers/stack';
 import { startDevServer, type TestDevServer } from '../helpers/temporal';
+import { buildWorkflowBundle } from '../../worker/workflow-bundle';
 
 const TOKENS = {
   pipeline: 'sec-pipeline-token-0123456789abcdef',
@@ -132,7 +133,7 @@ describe('security: triggering is authenticated, scoped, replay-proof, and canno
       connection,
       namespace: server.namespace,
       taskQueue: TASK_QUEUE,
-      workflowsPath: require.resolve('../../workflows'),
+      workflowBundle: await buildWorkflowBundle(),
       activities: createActivities({
         logger: pino({ level: 'silent' }),
         registry: new Registry(),

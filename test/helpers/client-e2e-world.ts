@@ -21,6 +21,7 @@ import { TASK_QUEUE } from '../../workflows/contract';
 import { METRIC_NAMES, type MetricName } from '../../rollout-spec/types';
 import { startHttpServer, type TestHttpServer } from './http-servers';
 import { startDevServer, type TestDevServer } from './temporal';
+import { buildWorkflowBundle } from '../../worker/workflow-bundle';
 
 const TRAFFIC_SECRET_ENV = 'PHOENIX_E2E_TRAFFIC_SECRET';
 
@@ -112,7 +113,7 @@ export async function startRolloutWorld(): Promise<RolloutWorld> {
     connection: workerConnection,
     namespace: server.namespace,
     taskQueue: TASK_QUEUE,
-    workflowsPath: require.resolve('../../workflows'),
+    workflowBundle: await buildWorkflowBundle(),
     activities: createActivities({
       logger: pino({ level: 'silent' }),
       registry: new Registry(),

@@ -59,6 +59,7 @@ describe('parseWorkerConfig', () => {
     assert.deepEqual(config.sdkMetricsAddress, { host: '127.0.0.1', port: 9465 });
     assert.equal(config.logLevel, 'info');
     assert.equal(config.workflowBundlePath, undefined);
+    assert.equal(config.workflowStackTraces, false, 'workflow stack traces off (worker/sandbox-preload.ts)');
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.temporal), 'read-only');
   });
 
@@ -72,8 +73,10 @@ describe('parseWorkerConfig', () => {
         PHOENIX_SDK_METRICS_ADDR: '[::1]:9999',
         LOG_LEVEL: '',
         PHOENIX_HOOK_SECRET: 'x',
+        PHOENIX_WORKFLOW_STACK_TRACES: 'true',
       }),
     );
+    assert.equal(config.workflowStackTraces, true);
     assert.equal(config.temporal.address, 'temporal.internal:7233');
     assert.equal(config.temporal.namespace, 'rollouts');
     assert.equal(config.metricsAddress, null);

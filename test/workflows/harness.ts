@@ -8,10 +8,11 @@ import * as path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import { canaryRollout } from '../../workflows';
 import type { RolloutResult, RolloutStartInput } from '../../workflows/contract';
+import { buildWorkflowBundle } from '../../worker/workflow-bundle';
 import { FakeWorld } from './fake-world';
 
 export const MINUTE = 60_000;
@@ -23,12 +24,10 @@ let bundle: WorkflowBundleWithSourceMap | undefined;
 
 /** Bundles the workflows once; the SDK's webpack build takes seconds. */
 export async function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+  bundle ??= await buildWorkflowBundle();
   return bundle;
 }
 
-const noop = (): void => undefined;
-const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop };
 
 export interface RolloutRun {
   result: RolloutResult;

@@ -28,7 +28,9 @@ export async function startWorkerProcess(
   options: { timeoutMs?: number; errorLine?: (stdoutLine: string) => boolean } = {},
 ): Promise<WorkerProcess> {
   const timeoutMs = options.timeoutMs ?? 120_000;
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], {
+  // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the worker (Node refuses it in NODE_OPTIONS).
+  const nodeArgs = (process.env.PHOENIX_BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
     cwd: path.join(__dirname, '..', '..', '..'),
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
