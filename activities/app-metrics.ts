@@ -21,6 +21,10 @@ export interface AppMetrics {
   phaseDeadline: Gauge<'service' | 'rollout_id' | 'phase'>;
   /** Seconds from a rollback's decision to the canary's weight reaching 0, once per rollback. */
   triggerToStable: Histogram<'service' | 'action'>;
+  /** The statistical judge's latest score (0-100) per rollout; no series before its first judgement. */
+  judgeScore: Gauge<'service' | 'rollout_id'>;
+  /** Wall time of one judgement (range queries and statistics), by verdict. */
+  judgeDuration: Histogram<'service' | 'verdict'>;
 }
 
 /**
@@ -144,6 +148,27 @@ export function appMetrics(registry: Registry): AppMetrics {
           help: 'Time from a rollback being decided to the canary weight reaching 0, once per rollback',
           labelNames: ['service', 'action'] as const,
           buckets: TRIGGER_TO_STABLE_BUCKETS,
+          registers,
+        }),
+    ),
+    judgeScore: get(
+      'phoenix_judge_score',
+      () =>
+        new Gauge({
+          name: 'phoenix_judge_score',
+          help: "The statistical judge's latest score of the canary against the baseline (0-100)",
+          labelNames: ['service', 'rollout_id'] as const,
+          registers,
+        }),
+    ),
+    judgeDuration: get(
+      'phoenix_judge_duration_seconds',
+      () =>
+        new Histogram({
+          name: 'phoenix_judge_duration_seconds',
+          help: 'Wall time of one statistical judgement (range queries and statistics), by verdict',
+          labelNames: ['service', 'verdict'] as const,
+          buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
           registers,
         }),
     ),

@@ -10,6 +10,7 @@ import { appMetrics } from './app-metrics';
 import { ClientCache } from './client-cache';
 import { ConfigError, failureType, toApplicationFailure } from './errors';
 import { guardCanaryLoop } from './fast-guard';
+import { runJudgeActivity } from './judge/activity';
 import { preflightMetricQueries } from './metrics/preflight';
 import type { SharedDeadline } from './metrics/prometheus-client';
 import { runMetricQueries, type QueryLimit } from './metrics/run-queries';
@@ -26,6 +27,7 @@ import type {
   GuardCanaryInput,
   GuardCanaryResult,
   HealthResult,
+  JudgeCanaryInput,
   MetricSample,
   PreflightProblem,
   QueryMetricsInput,
@@ -35,6 +37,7 @@ import type {
   SetWeightResult,
   TrafficObservation,
 } from './types';
+import type { JudgeResult } from './judge/types';
 
 /** What the activities need from the worker. */
 export interface ActivityDeps {
@@ -313,6 +316,13 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
     async guardCanary(input: GuardCanaryInput): Promise<GuardCanaryResult> {
       return run('guardCanary', input, async (call) => {
         return guardCanaryLoop(call, { sampleTimeoutMs: Math.min(deps.trafficTimeoutMs ?? 1_000, 1_000), now });
+      });
+    },
+
+    async judgeCanary(input: JudgeCanaryInput): Promise<JudgeResult> {
+      return run('judgeCanary', input, async (call) => {
+        rolloutMetrics.update(input.rolloutId, input.spec.service, checkContext(input.context, call.logger));
+        return runJudgeActivity({ fetch: fetchImpl, metrics, now }, input, call);
       });
     },
 

@@ -4,6 +4,7 @@
  */
 import type { MetricName, RolloutSpec } from '../rollout-spec/types';
 import type { RolloutRequest, TargetSource } from '../catalog/types';
+import type { JudgeResult } from './judge/types';
 
 /** Every activity input names its rollout so logs, alerts and idempotency keys can use it. */
 export interface RolloutRef {
@@ -144,6 +145,13 @@ export interface GuardCanaryResult {
   detail: string;
 }
 
+/** Input of `judgeCanary`: the spec carries `judge` and the metric queries. */
+export interface JudgeCanaryInput extends RolloutRef {
+  /** The compared window, ending now (ms): the spec's `judge.windowMs` bounded by the canary's age. */
+  windowMs: number;
+  context?: RolloutContext;
+}
+
 /** The activities a rollout workflow calls. All are idempotent. */
 /** Input of `resolveRollout`: a catalog request, or an inline spec. */
 export type ResolveRolloutInput = { rolloutId: string } & ({ request: RolloutRequest } | { spec: RolloutSpec });
@@ -188,6 +196,12 @@ export interface RolloutActivities {
    * runs (heartbeating every sample) until cancelled.
    */
   guardCanary(input: GuardCanaryInput): Promise<GuardCanaryResult>;
+  /**
+   * The statistical judge (issue 11): range queries of every judged metric for canary and
+   * baseline over the window, one Mann-Whitney U test and ratio of means per metric, a score.
+   * Read-only, so a retry or a re-run after a worker died is harmless.
+   */
+  judgeCanary(input: JudgeCanaryInput): Promise<JudgeResult>;
   sendAlert(input: AlertInput): Promise<void>;
   /** Resolves every alert this rollout raised, except those named in `keep`. */
   resolveAlerts(input: RolloutRef & { keep?: string[] }): Promise<void>;

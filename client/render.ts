@@ -88,6 +88,43 @@ export function formatFastGuard(guard: RolloutStatus['fastGuard']): string {
   return `fast guard: ${state} (${guard.starts} start(s))${failing}${last}`;
 }
 
+/** How many of the latest judge scores `formatJudge` lists. */
+export const JUDGE_SCORES_SHOWN = 10;
+
+/**
+ * The statistical judge's lines of a status; [] for rollouts without a judge:
+ * `judge: score 40 (fail: < marginal 75; pass ≥ 95) at …; latest scores: 100 100 40`, then per
+ * metric `p95_latency [latency, critical]: high  p 1.2e-9  ×1.16  canary 60 / baseline 60 samples  (reason)`.
+ */
+export function formatJudge(judge: RolloutStatus['judge']): string[] {
+  if (!judge) return [];
+  const score = (n: number) => String(Math.round(n * 10) / 10);
+  const where =
+    judge.verdict === 'pass'
+      ? `≥ pass ${judge.passThreshold}`
+      : judge.verdict === 'marginal'
+        ? `< pass ${judge.passThreshold}, ≥ marginal ${judge.marginalThreshold}: phase holds`
+        : judge.verdict === 'fail'
+          ? `< marginal ${judge.marginalThreshold}`
+          : 'no data: never a pass';
+  const latest = judge.history.slice(-JUDGE_SCORES_SHOWN).map((h) => (h.verdict === 'nodata' ? '–' : score(h.score)));
+  const lines = [`judge: score ${score(judge.score)} (${judge.verdict}: ${where}) at ${judge.at}; latest scores: ${latest.join(' ')}`];
+  const names = judge.metrics.map((m) => {
+    const tags = [m.group, m.critical ? 'critical' : null, m.weight !== 1 ? `weight ${m.weight}` : null].filter(Boolean);
+    return tags.length > 0 ? `${m.metric} [${tags.join(', ')}]` : m.metric;
+  });
+  const width = Math.max(0, ...names.map((n) => n.length + 1));
+  judge.metrics.forEach((m, i) => {
+    const p = m.pValue === null ? 'p –' : `p ${m.pValue >= 1e-4 ? Number(m.pValue.toPrecision(2)) : m.pValue.toExponential(1)}`;
+    const ratio = m.effectSize === null ? '×–' : `×${m.effectSize.toFixed(2)}`;
+    lines.push(
+      `  ${`${names[i]}:`.padEnd(width)} ${m.classification.padEnd(6)} ${p.padEnd(9)} ${ratio.padEnd(6)} ` +
+        `canary ${m.canarySamples} / baseline ${m.baselineSamples} samples  (${m.reason})`,
+    );
+  });
+  return lines;
+}
+
 /** Multi-line human view of a status, as printed by `phoenix status` and `phoenix watch`. */
 export function formatStatus(status: RolloutStatus): string[] {
   const lines = [
@@ -107,6 +144,7 @@ export function formatStatus(status: RolloutStatus): string[] {
   if (stuckReason) lines.push(`stuck: ${stuckReason}`);
   const guard = formatFastGuard(status.fastGuard);
   if (guard) lines.push(guard);
+  lines.push(...formatJudge(status.judge));
   if (status.checks.length > 0) {
     lines.push('checks:');
     const labelWidth = Math.max(...status.checks.map((c) => labelOf(c).length + 1));

@@ -42,6 +42,12 @@ export interface RolloutActivityProfiles {
   notify: RolloutActivities;
   /** The HAProxy fast guard: long-running, heartbeating every sample, restarted by the workflow when it fails. */
   guard: RolloutActivities;
+  /**
+   * The statistical judge, local like the analysis round: range queries only, so re-running one
+   * is harmless. Two query rounds (canary and baseline) fit in the timeout; a judge that fails is
+   * judged as no data, never a failed rollout.
+   */
+  judge: RolloutActivities;
 }
 
 export function activitiesFor(spec: RolloutSpec): RolloutActivityProfiles {
@@ -91,6 +97,10 @@ export function activitiesFor(spec: RolloutSpec): RolloutActivityProfiles {
       // A few quick retries cover a worker crash or a blip; after that the workflow warns and
       // restarts the guard with its own backoff, so a failure never ends the rollout.
       retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 3, nonRetryableErrorTypes },
+    }),
+    judge: proxyLocalActivities<RolloutActivities>({
+      startToCloseTimeout: 2 * spec.metrics.queryTimeoutMs + 10_000,
+      retry: { initialInterval: '500ms', maximumAttempts: 2, nonRetryableErrorTypes },
     }),
   };
 }

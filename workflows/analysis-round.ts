@@ -9,6 +9,7 @@ import type { RolloutActivityProfiles } from './activity-options';
 import { buildRules, evaluate, queriesFor } from './analysis';
 import { ALERT_NAMES } from './contract';
 import { failureReason } from './failures';
+import { judgeRound } from './judge';
 import { alert } from './notify';
 import type { StepGate } from './plan';
 import type { Rollout } from './rollout';
@@ -86,6 +87,7 @@ export async function runAnalysis(r: Rollout, acts: RolloutActivityProfiles, gat
     case 'continue':
       break;
   }
+  await judgeRound(r, acts, gate);
 }
 
 /** The next analysis time: on the spec's cadence, never in the past. */

@@ -8,6 +8,9 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { RolloutRequest, TargetSource } from '../catalog/types';
 import type { MetricName, RolloutSpec } from '../rollout-spec/types';
+import type { JudgeStatus } from '../activities/judge/types';
+
+export type { JudgeClass, JudgeMetricStatus, JudgeStatus, JudgeVerdict } from '../activities/judge/types';
 
 export const TASK_QUEUE = 'phoenix-rollouts';
 export const WORKFLOW_TYPE = 'canaryRollout';
@@ -89,6 +92,8 @@ export const ALERT_NAMES = {
   noData: 'CanaryAnalysisNoData',
   /** The HAProxy fast guard cannot sample (HAProxy unreachable); the Prometheus analysis still runs. */
   fastGuardDown: 'CanaryFastGuardDown',
+  /** The statistical judge scored the canary marginal: the phase holds until a judgement passes. */
+  judgeMarginal: 'CanaryJudgeMarginal',
 } as const;
 
 /** Activity failure types that retrying cannot fix; the activities' error classes carry the same names. */
@@ -201,6 +206,8 @@ export interface RolloutStatus {
   targets: TargetSource | null;
   /** The HAProxy fast guard, when the spec enables it (absent otherwise). */
   fastGuard?: FastGuardStatus;
+  /** The statistical judge's latest judgement and the latest ≤ 50 scores, when the spec has a judge (absent otherwise). */
+  judge?: JudgeStatus;
 }
 
 /** Where the fast guard stands, as the status query shows it. */

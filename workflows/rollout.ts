@@ -23,6 +23,7 @@ import {
   type RolloutStatus,
   type WeightChange,
 } from './contract';
+import type { JudgeState } from './judge';
 import { buildPlan, type PlanStep } from './plan';
 
 /** Marks data written by this version of the workflow (see `isCarriedFromV1`). */
@@ -76,6 +77,8 @@ export interface RolloutData {
   continuedAsNew: number;
   /** Where the targets came from, resolved at the start of the first run (absent before the catalog). */
   targets?: TargetSource | null;
+  /** The statistical judge's state (judge.ts); absent until a spec with a judge first judges. */
+  judge?: JudgeState;
 }
 
 /** True for state carried over by continue-as-new from the v1 workflow, which must keep running v1. */
@@ -286,6 +289,7 @@ export class Rollout {
       continuedAsNew: d.continuedAsNew,
       targets: d.targets ?? null,
       ...(this.guard ? { fastGuard: { ...this.guard } } : {}),
+      ...(d.judge?.status ? { judge: d.judge.status } : {}),
     };
   }
 

@@ -70,6 +70,7 @@ test('RolloutStatus documents every field of the contract type', () => {
     weight: 0, phaseRemainingMs: 0, phaseDurationMs: 0, checks: [], lastAnalysisAt: null, rollbackReason: null,
     rollbackAction: null, stuckReason: null, timeline: [], operatorEvents: [], startedAt: '', continuedAsNew: 0,
     targets: null, fastGuard: { running: false, starts: 0, failures: 0, lastError: null, lastResult: null, at: '' },
+    judge: { at: '', score: 100, verdict: 'pass', passThreshold: 95, marginalThreshold: 75, metrics: [], history: [] },
   };
   const doc = loadOpenApiDocument() as { components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
   assert.deepEqual(Object.keys(doc.components.schemas.RolloutStatus?.properties ?? {}).sort(), Object.keys(status).sort());

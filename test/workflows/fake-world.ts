@@ -13,6 +13,7 @@ import type {
   GuardCanaryResult,
   PreflightProblem,
   HealthResult,
+  JudgeCanaryInput,
   MetricQuery,
   MetricSample,
   QueryMetricsInput,
@@ -23,6 +24,7 @@ import type {
   SetWeightInput,
   SetWeightResult,
 } from '../../activities/types';
+import type { JudgeResult } from '../../activities/judge/types';
 import type { MetricName } from '../../rollout-spec/types';
 
 /** Healthy values for every metric, in the spec's units (fractions, ms). */
@@ -86,6 +88,15 @@ export class FakeWorld {
    * until cancelled); a result ends the attempt with it; an Error fails the attempt.
    */
   guard: (weight: number) => GuardCanaryResult | Error | null = () => null;
+  /** The statistical judge (judgeCanary): its judgement at a weight; an Error fails the activity. Default: a score of 100. */
+  judge: (input: JudgeCanaryInput, weight: number) => JudgeResult['status'] | Error = (input) => ({
+    at: new Date().toISOString(),
+    score: 100,
+    verdict: 'pass',
+    passThreshold: input.spec.judge?.passThreshold ?? 95,
+    marginalThreshold: input.spec.judge?.marginalThreshold ?? 75,
+    metrics: [],
+  });
 
   get weights(): number[] {
     return this.calls.filter((c) => c.activity === 'setCanaryWeight').map((c) => c.weight ?? -1);
@@ -204,6 +215,18 @@ export class FakeWorld {
             throw err;
           }
         }
+      },
+      judgeCanary: async (input: JudgeCanaryInput): Promise<JudgeResult> => {
+        this.calls.push({ activity: 'judgeCanary', weight: this.weight, atMs: Date.now() });
+        const judged = this.judge(input, this.weight);
+        if (judged instanceof Error) throw judged;
+        const endMs = Date.now();
+        return {
+          status: judged,
+          durationMs: 1,
+          reason: `score ${judged.score}`,
+          window: { startMs: endMs - input.windowMs, endMs, stepMs: input.windowMs / 50, pointWindowMs: input.windowMs / 50, points: 50 },
+        };
       },
             sendAlert: async (input: AlertInput): Promise<void> => {
         this.calls.push({

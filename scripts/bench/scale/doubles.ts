@@ -66,6 +66,10 @@ export function createScaleDoubles(record: (call: ScaleCall) => void): RolloutAc
         await ctx.sleep(200);
       }
     },
+    // Only runs when a spec has a judge (the bench's does not).
+    judgeCanary: async () => {
+      throw new Error('the scale bench does not judge');
+    },
     sendAlert: async () => undefined,
     resolveAlerts: async () => undefined,
   };
