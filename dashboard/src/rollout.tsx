@@ -197,35 +197,43 @@ export function RolloutPage({ rolloutId, onUnauthorized }: { rolloutId: string; 
       setHistory((h) => mergeChecks(h, s.checks));
       document.title = `${s.service}: ${words(s.state)} · Phoenix Rollouts`;
     };
-    rolloutPage(rolloutId).then(
-      (page) => {
-        if (stopped) return;
-        setAllowed(page.allowedActions);
-        setHistory(page.checkHistory);
-        apply(page.status);
-        source = rolloutEvents(rolloutId);
-        source.addEventListener('open', () => setLive('live'));
-        source.addEventListener('status', (e) => {
-          const s = JSON.parse((e as MessageEvent<string>).data) as DashboardStatus;
-          apply(s);
+    let retry: number | undefined;
+    const load = () =>
+      rolloutPage(rolloutId).then(
+        (page) => {
+          if (stopped) return;
           setError(null);
-          setLive((ENDED_STATES as readonly RolloutState[]).includes(s.state) ? 'ended' : 'live');
-        });
-        source.addEventListener('error', (e) => {
-          const data = (e as MessageEvent<string>).data;
-          if (data) setError((JSON.parse(data) as { message: string }).message);
-          else if (source?.readyState !== EventSource.CLOSED) setLive((l) => (l === 'ended' ? l : 'reconnecting'));
-        });
-      },
-      (err: unknown) => {
-        if (err instanceof ApiError && err.status === 401) return onUnauthorized();
-        setError(err instanceof Error ? err.message : String(err));
-      },
-    );
+          setAllowed(page.allowedActions);
+          setHistory(page.checkHistory);
+          apply(page.status);
+          source = rolloutEvents(rolloutId);
+          source.addEventListener('open', () => setLive('live'));
+          source.addEventListener('status', (e) => {
+            const s = JSON.parse((e as MessageEvent<string>).data) as DashboardStatus;
+            apply(s);
+            setError(null);
+            setLive((ENDED_STATES as readonly RolloutState[]).includes(s.state) ? 'ended' : 'live');
+          });
+          source.addEventListener('error', (e) => {
+            const data = (e as MessageEvent<string>).data;
+            if (data) setError((JSON.parse(data) as { message: string }).message);
+            else if (source?.readyState !== EventSource.CLOSED) setLive((l) => (l === 'ended' ? l : 'reconnecting'));
+          });
+        },
+        (err: unknown) => {
+          if (stopped) return;
+          if (err instanceof ApiError && err.status === 401) return onUnauthorized();
+          setError(err instanceof Error ? err.message : String(err));
+          // A busy or restarting server (503: no worker answered in time) is asked again.
+          if (!(err instanceof ApiError) || err.status >= 500) retry = window.setTimeout(() => void load(), 2000);
+        },
+      );
+    void load();
     const tick = window.setInterval(() => setNow(Date.now()), 1000);
     return () => {
       stopped = true;
       source?.close();
+      clearTimeout(retry);
       clearInterval(tick);
     };
   }, [rolloutId]);

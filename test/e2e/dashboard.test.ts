@@ -66,8 +66,8 @@ describe('dashboard (real dev server + worker + API, headless Chromium)', () => 
     }
   };
 
-  const signIn = async (target: Page, token: string) => {
-    await target.goto(`${base}/dashboard/`);
+  const signIn = async (target: Page, token: string, where = '/dashboard/') => {
+    await target.goto(`${base}${where}`);
     await target.getByLabel('API token').fill(token);
     await target.getByRole('button', { name: 'Sign in' }).click();
     await target.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 10_000 });
@@ -105,16 +105,16 @@ describe('dashboard (real dev server + worker + API, headless Chromium)', () => 
   });
 
   test('sign in, list, weight 5 → 20 → 40, read-only view, pause within a second, abort needs a reason', async () => {
-    const parsed = parseRolloutSpec(world.spec(SERVICE, PLAN));
-    assert.ok(parsed.success, JSON.stringify(parsed));
-    await world.rollouts.start(parsed.spec);
-
     await step(page, 'a wrong token is refused', async () => {
       await page.goto(`${base}/dashboard/`);
       await page.getByLabel('API token').fill('not-a-token');
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.getByRole('alert').filter({ hasText: 'unknown bearer token' }).waitFor({ timeout: 5000 });
     });
+
+    const parsed = parseRolloutSpec(world.spec(SERVICE, PLAN));
+    assert.ok(parsed.success, JSON.stringify(parsed));
+    await world.rollouts.start(parsed.spec);
 
     await step(page, 'the list shows the running rollout', async () => {
       await signIn(page, ADMIN_TOKEN);
@@ -132,6 +132,22 @@ describe('dashboard (real dev server + worker + API, headless Chromium)', () => 
       await trail.shot(page, 'list with the running rollout');
     });
 
+    // A reader, in a browser context of its own, meanwhile: it signs in on the rollout's own address.
+    const viewer = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+    const other = await viewer.newPage();
+    const reader = step(other, 'a read-only token sees no buttons and the API refuses its calls', async () => {
+      await signIn(other, VIEWER_TOKEN, `/dashboard/rollouts/${ROLLOUT_ID}`);
+      await other.getByTestId('weight').waitFor({ timeout: 30_000 });
+      await other.getByTestId('live').filter({ hasText: 'Live' }).waitFor({ timeout: 10_000 });
+      for (const name of OPERATOR_BUTTONS) assert.equal(await other.getByRole('button', { name, exact: true }).count(), 0, `${name} shown to a reader`);
+      assert.match((await other.locator('header').textContent()) ?? '', /read only/);
+      const refused = await other.request.post(`${base}/v1/rollouts/${ROLLOUT_ID}/pause`, { headers: { 'x-phoenix-dashboard': '1' }, data: {} });
+      assert.equal(refused.status(), 403);
+      await trail.shot(other, 'read-only view without buttons');
+    }).then(
+      () => null,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    );
     await step(page, 'the rollout page shows the weight rising 5 → 20 → 40', async () => {
       await page.getByRole('link', { name: SERVICE, exact: true }).click();
       await page.getByRole('heading', { name: `${SERVICE}: v1 → v2` }).waitFor();
@@ -150,24 +166,10 @@ describe('dashboard (real dev server + worker + API, headless Chromium)', () => 
       await trail.shot(page, 'rollout page at 40 percent');
     });
 
-    await step(page, 'a read-only token sees no buttons and the API refuses its calls', async () => {
-      const viewer = await browser.newContext({ viewport: { width: 1366, height: 768 } });
-      try {
-        const other = await viewer.newPage();
-        await signIn(other, VIEWER_TOKEN);
-        await other.goto(`${base}/dashboard/rollouts/${ROLLOUT_ID}`);
-        await other.getByTestId('weight').waitFor();
-        await other.getByTestId('live').filter({ hasText: 'Live' }).waitFor({ timeout: 5000 });
-        for (const name of OPERATOR_BUTTONS) assert.equal(await other.getByRole('button', { name, exact: true }).count(), 0, `${name} shown to a reader`);
-        assert.match((await other.locator('header').textContent()) ?? '', /read only/);
-        const refused = await other.request.post(`${base}/v1/rollouts/${ROLLOUT_ID}/pause`, { headers: { 'x-phoenix-dashboard': '1' }, data: {} });
-        assert.equal(refused.status(), 403);
-        await trail.shot(other, 'read-only view without buttons');
-      } finally {
-        await viewer.close();
-      }
-      assert.equal((await status()).paused, false, 'the reader changed nothing');
-    });
+    const readerFailed = await reader;
+    await viewer.close();
+    if (readerFailed) throw readerFailed;
+    assert.equal((await status()).paused, false, 'the reader changed nothing');
 
     await step(page, 'Pause pauses the rollout and the page shows it within a second', async () => {
       assert.equal((await status()).paused, false);

@@ -39,9 +39,12 @@ interface Watch {
   lastKey: string | undefined;
   timer: NodeJS.Timeout | undefined;
   stopped: boolean;
-  /** A query is under way. */
-  polling: boolean;
-  /** Asked to refresh while a query was under way: query again as soon as it answers. */
+  /** Queries started, and the latest of them whose answer was used (answers may overtake each other). */
+  started: number;
+  answered: number;
+  /** A refresh query is under way. */
+  refreshing: boolean;
+  /** Asked to refresh while one was under way: refresh again once it answers. */
   again: boolean;
 }
 
@@ -90,7 +93,7 @@ export class WatchHub {
     let watch = this.watches.get(rolloutId);
     if (!watch) {
       if (this.watches.size >= this.maxRollouts) throw new WatchLimitError(`at most ${this.maxRollouts} rollouts can be watched at once`);
-      watch = { listeners: new Set(), last: undefined, lastKey: undefined, timer: undefined, stopped: false, polling: false, again: false };
+      watch = { listeners: new Set(), last: undefined, lastKey: undefined, timer: undefined, stopped: false, started: 0, answered: 0, refreshing: false, again: false };
       this.watches.set(rolloutId, watch);
       void this.poll(rolloutId, watch);
     } else if (watch.listeners.size >= this.maxSubscribers) {
@@ -106,18 +109,25 @@ export class WatchHub {
   }
 
   /**
-   * Queries a watched rollout now instead of at its next tick (an operator action was just
-   * accepted, so its viewers see the effect as soon as the workflow reports it).
+   * Queries a watched rollout now, beside its regular poll (an operator action was just accepted,
+   * so its viewers see the effect as soon as the workflow reports it, not after a query that
+   * started before the action). At most one such extra query is under way per rollout.
    */
   refresh(rolloutId: string): void {
     const watch = this.watches.get(rolloutId);
     if (!watch || watch.stopped) return;
-    if (watch.polling) {
+    if (watch.refreshing) {
       watch.again = true;
       return;
     }
-    clearTimeout(watch.timer);
-    void this.poll(rolloutId, watch);
+    watch.refreshing = true;
+    void this.query(rolloutId, watch).finally(() => {
+      watch.refreshing = false;
+      if (watch.again) {
+        watch.again = false;
+        this.refresh(rolloutId);
+      }
+    });
   }
 
   /** Stops every poller (the server is closing). */
@@ -131,14 +141,24 @@ export class WatchHub {
     if (this.watches.get(rolloutId) === watch) this.watches.delete(rolloutId);
   }
 
+  /** The regular poll: a query, then the next one after `intervalMs`, until the rollout ends. */
   private async poll(rolloutId: string, watch: Watch): Promise<void> {
     if (watch.stopped) return;
-    let next = this.intervalMs;
-    watch.polling = true;
-    watch.again = false;
+    const outcome = await this.query(rolloutId, watch);
+    if (watch.stopped || outcome === 'ended') return;
+    watch.timer = setTimeout(() => void this.poll(rolloutId, watch), outcome === 'failed' ? this.errorIntervalMs : this.intervalMs);
+  }
+
+  /**
+   * One status query; its answer is pushed when it changed, unless a query started later has
+   * already answered (answers may arrive out of order when a refresh runs beside the poll).
+   */
+  private async query(rolloutId: string, watch: Watch): Promise<'ok' | 'ended' | 'failed'> {
+    const seq = ++watch.started;
     try {
       const status = await this.options.status(rolloutId);
-      if (watch.stopped) return;
+      if (watch.stopped || seq < watch.answered) return ended(status) ? 'ended' : 'ok';
+      watch.answered = seq;
       this.options.onStatus?.(status);
       const key = statusChangeKey(status);
       if (key !== watch.lastKey) {
@@ -146,23 +166,17 @@ export class WatchHub {
         this.emit(watch, { type: 'status', status });
       }
       // An ended rollout does not change any more; its viewers keep the last status.
-      if (ended(status)) {
-        watch.polling = false;
-        return;
-      }
+      return ended(status) ? 'ended' : 'ok';
     } catch (err) {
-      if (watch.stopped) return;
+      if (watch.stopped || seq < watch.answered) return 'failed';
       const message = err instanceof Error ? err.message : String(err);
       this.options.logger?.warn({ rolloutId, err }, 'dashboard: status poll failed');
       if (watch.last?.type !== 'error' || watch.last.message !== message) {
         watch.lastKey = undefined;
         this.emit(watch, { type: 'error', message });
       }
-      next = this.errorIntervalMs;
+      return 'failed';
     }
-    watch.polling = false;
-    if (watch.again) next = 0;
-    watch.timer = setTimeout(() => void this.poll(rolloutId, watch), next);
   }
 
   private emit(watch: Watch, event: WatchEvent): void {
