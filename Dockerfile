@@ -20,6 +20,8 @@ WORKDIR /app
 # Owned by root and read-only for the runtime user: the processes never write into /app.
 COPY --from=deps /app/node_modules ./node_modules
 COPY . .
+# The dashboard's bundle (dist/dashboard), which the API serves; /app is read-only at run time.
+RUN node dashboard/build.mjs
 # The `node` user (uid 1000) ships with the base image.
 USER node
 EXPOSE 9464 9465 8088
