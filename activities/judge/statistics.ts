@@ -17,9 +17,11 @@
  *    the -0.5 is the continuity correction (SciPy subtracts it since U ≥ the mean). p = 2·(1 - Φ(z)),
  *    clipped to 1. All values equal gives σ = 0, z = -∞ and p = 1, as in SciPy.
  *    1 - Φ(z) = erfc(z/√2)/2, with erfc from its power series below 2 and its continued fraction
- *    (modified Lentz) above, good to ~1e-14 relative: the normal CDF of `simple-statistics` is a
- *    4-digit table and its `errorFunction` has an absolute error of ~1e-7, too coarse for p-values
- *    of 1e-6 and below.
+ *    (modified Lentz) above, good to ~1e-14 relative. simple-statistics does not fit here: its
+ *    normal CDF is a 4-digit table, and its `errorFunction` (a 1.2e-7 approximation) returns erf,
+ *    so 1 - erf loses a small tail's digits to cancellation and rounds tails below ~1e-16 to 0.
+ *    It is used for the mean (compensated summation); its quantiles are R's type 7, not the
+ *    p(n+1) estimator Kayenta's outlier fences use.
  *
  * ## Outliers (Kayenta's IQRDetector)
  * Tukey fences Q1 - k·IQR and Q3 + k·IQR, quartiles by Apache Commons Math's `StatUtils.percentile`
