@@ -31,7 +31,7 @@ const spread = (mean: number, n: number) => Array.from({ length: n }, (_, i) => 
 function prometheus(values: (version: string) => number[]) {
   const queries: string[] = [];
   const fetchImpl = (async (_url: string | URL | Request, init?: RequestInit) => {
-    const body = new URLSearchParams(String(init?.body ?? ''));
+    const body = new URLSearchParams(typeof init?.body === 'string' ? init.body : init?.body instanceof URLSearchParams ? init.body : '');
     const query = body.get('query') ?? '';
     queries.push(query);
     const version = /version="([^"]+)"/.exec(query)?.[1] ?? '?';
