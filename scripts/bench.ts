@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: how fast a bad canary is taken out of traffic on the real local stack, and how
  * many history events a rollout of the seed's default plan costs. `npm run bench -- --scale` runs
- * the scale bench instead (scripts/bench/scale.ts: N concurrent rollouts on one worker).
+ * the scale bench instead (scripts/bench/scale.ts: N concurrent rollouts on one worker), and
+ * `npm run bench -- --replay` the worker's CPU per workflow task by sandbox set-up (scripts/bench/replay.ts).
  *
  *   npm run bench [-- --runs 5] [--json] [--keep] [--load-rate 200] [--dir .stack-bench] [--ports JSON]
  *
@@ -19,6 +20,7 @@ import { describeCause } from '../client/rollouts';
 import type { RolloutSpec } from '../rollout-spec/types';
 import { measureDefaultPlanHistory, type DefaultPlanHistory } from './bench/history-events';
 import { ensureNoRollout, measureFaultToStable, type FaultRun } from './bench/fault-to-stable';
+import { runReplayBench } from './bench/replay';
 import { runScaleBench } from './bench/scale';
 import { DEFAULT_PORTS, REPO_ROOT, resolveStackConfig, StackConfigError, type StackPorts } from './stack/config';
 import type { StackEndpoints } from './stack/endpoints';
@@ -275,6 +277,12 @@ program.action(async (flags: Flags) => main(flags));
 if (process.argv.includes('--scale')) {
   // `--scale` is a different bench (scripts/bench/scale.ts) with its own flags.
   void runScaleBench(process.argv.slice(2).filter((a) => a !== '--scale'));
+} else if (process.argv.includes('--replay')) {
+  // `--replay`: the worker's CPU per workflow task by sandbox set-up (scripts/bench/replay.ts).
+  runReplayBench(process.argv.slice(2).filter((a) => a !== '--replay')).catch((err: unknown) => {
+    process.stderr.write(`bench --replay failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
 } else {
   program.parseAsync(process.argv).catch((err: unknown) => {
     const e = err as Error;
