@@ -3,7 +3,7 @@
  * server, measured per N (issue 10 §2).
  *
  *   npm run bench -- --scale [--counts 100,1000] [--interval 30s] [--plan 10m]
- *                    [--activities doubles|real] [--deadline 25m] [--histories 50]
+ *                    [--activities doubles|real] [--deadline 25m] [--histories 50] [--ramp 0s]
  *                    [--workflows-ref <git ref>] [--json]
  *
  * Per N: a fresh `temporal server start-dev` (SQLite in a temp dir, 127.0.0.1, free ports) and ONE
@@ -39,6 +39,7 @@ interface ScaleFlags {
   deadline?: number;
   histories: number;
   startConcurrency: number;
+  ramp: number;
   workflowsRef?: string;
   json?: boolean;
 }
@@ -136,9 +137,10 @@ async function main(flags: ScaleFlags): Promise<void> {
         planMs: flags.plan,
         activities: flags.activities,
         serverDb: flags.serverDb,
-        deadlineMs: flags.deadline ?? defaultDeadlineMs(flags.plan),
+        deadlineMs: flags.deadline ?? defaultDeadlineMs(flags.plan) + flags.ramp,
         histories: flags.histories,
         startConcurrency: flags.startConcurrency,
+        rampMs: flags.ramp,
         bundlePath,
         signal,
         progress: log,
@@ -169,9 +171,10 @@ export async function runScaleBench(argv: string[]): Promise<void> {
     .option('--plan <duration>', 'what the scaled plan lasts, warm-up to the last step', duration, 600_000)
     .option('--activities <mode>', 'doubles (in-process) or real (HAProxy + Prometheus)', 'doubles')
     .option('--server-db <where>', "the dev server's SQLite: memory (its default) or file (fsync per commit)", 'memory')
-    .option('--deadline <duration>', 'hard limit per N from the first start (default 2 × plan + 2m)', duration)
+    .option('--deadline <duration>', 'hard limit per N from the first start (default 2 × plan + 2m + the ramp)', duration)
     .option('--histories <n>', 'histories to read at the end per N', positiveInt, 50)
     .option('--start-concurrency <n>', 'workflow starts in flight at once', positiveInt, 50)
+    .option('--ramp <duration>', 'spread the starts evenly over this long (default 0s: all at once)', duration, 0)
     .option('--workflows-ref <ref>', 'bundle workflows/ as committed at this git ref (default: the working tree)')
     .option('--json', 'print the results as one JSON object on the last line')
     .showHelpAfterError();

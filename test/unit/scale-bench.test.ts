@@ -1,7 +1,7 @@
 /** The scale bench's arithmetic: planned analysis times, quantiles, SDK histogram quantiles. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analysisLateness, quantile } from '../../scripts/bench/scale/lateness';
+import { allAnalysingWindow, analysesPerSecond, analysisLateness, quantile } from '../../scripts/bench/scale/lateness';
 import { histogramOf, histogramQuantile, parsePromText, sumOf } from '../../scripts/bench/scale/prom-text';
 import { scalePlan } from '../../scripts/bench/scale/spec';
 
@@ -27,6 +27,27 @@ describe('analysisLateness', () => {
     );
     assert.deepEqual(figures.lateness, [0, 300]);
     assert.deepEqual(figures.gapExcess, []);
+  });
+});
+
+describe('the window in which every rollout was analysing', () => {
+  const a = (...t: number[]) => t.map((x) => ({ a: 'A' as const, t: x }));
+  it('runs from the latest first analysis to the earliest last one', () => {
+    // One rollout started late (ramp): the window begins at its first analysis.
+    const byRollout = [a(10_000, 40_000, 70_000, 100_000, 130_000), a(50_000, 80_000, 110_000, 140_000, 170_000)];
+    assert.deepEqual(allAnalysingWindow(byRollout, 10_000), { from: 50_000, to: 130_000, steady: true });
+    // 6 analyses in 80 s, of 2 rollouts sampled out of 4.
+    assert.deepEqual(analysesPerSecond(byRollout, 10_000, 4), { perSecond: (6 / 80) * 2, windowMs: 80_000, steady: true });
+  });
+
+  it('is not steady when shorter than three intervals, and spans everything then', () => {
+    assert.deepEqual(allAnalysingWindow([a(0, 10_000), a(20_000, 30_000)], 10_000), { from: 0, to: 30_000, steady: false });
+    assert.equal(allAnalysingWindow([[]], 10_000), null);
+  });
+
+  it('pairs each lateness with when its analysis ran', () => {
+    const figures = analysisLateness([[{ a: 'W', t: 0 }, { a: 'A', t: 30_200 }, { a: 'A', t: 61_000 }]], 30_000);
+    assert.deepEqual(figures.latenessAt, [30_200, 61_000]);
   });
 });
 

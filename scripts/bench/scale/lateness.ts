@@ -20,13 +20,15 @@ export interface LatenessFigures {
   analyses: number;
   /** actual − planned, ms. */
   lateness: number[];
+  /** When each of `lateness` ran (ms), index for index. */
+  latenessAt: number[];
   /** gap between consecutive analyses of one step − interval, ms. */
   gapExcess: number[];
 }
 
 /** Rebuilds planned analysis times per rollout and collects lateness and gap excess. */
 export function analysisLateness(byRollout: Iterable<TimedEvent[]>, intervalMs: number): LatenessFigures {
-  const out: LatenessFigures = { analyses: 0, lateness: [], gapExcess: [] };
+  const out: LatenessFigures = { analyses: 0, lateness: [], latenessAt: [], gapExcess: [] };
   for (const events of byRollout) {
     const sorted = [...events].sort((x, y) => x.t - y.t);
     let planned: number | null = null;
@@ -38,7 +40,10 @@ export function analysisLateness(byRollout: Iterable<TimedEvent[]>, intervalMs: 
         continue;
       }
       out.analyses++;
-      if (planned !== null) out.lateness.push(e.t - planned);
+      if (planned !== null) {
+        out.lateness.push(e.t - planned);
+        out.latenessAt.push(e.t);
+      }
       if (prevAnalysis !== null) out.gapExcess.push(e.t - prevAnalysis - intervalMs);
       const next: number = (planned ?? e.t) + intervalMs;
       planned = next > e.t ? next : e.t + intervalMs;
@@ -56,6 +61,22 @@ export function quantile(values: number[], q: number): number | null {
 }
 
 /**
+ * The window in which every rollout was analysing: from the latest first analysis to the earliest
+ * last one (all N concurrent, past their start-up). `steady` is false when it is shorter than three
+ * intervals; the whole span is returned then.
+ */
+export function allAnalysingWindow(byRollout: TimedEvent[][], intervalMs: number): { from: number; to: number; steady: boolean } | null {
+  const times = byRollout.map((ev) => ev.filter((e) => e.a === 'A').map((e) => e.t)).filter((t) => t.length > 0);
+  if (times.length === 0) return null;
+  const firsts = times.map((t) => t.reduce((a, b) => (b < a ? b : a)));
+  const lasts = times.map((t) => t.reduce((a, b) => (b > a ? b : a)));
+  const from = firsts.reduce((a, b) => (b > a ? b : a));
+  const to = lasts.reduce((a, b) => (b < a ? b : a));
+  if (to - from >= 3 * intervalMs) return { from, to, steady: true };
+  return { from: firsts.reduce((a, b) => (b < a ? b : a)), to: lasts.reduce((a, b) => (b > a ? b : a)), steady: false };
+}
+
+/**
  * Analyses per second over the window in which every rollout of the sample was analysing (from the
  * latest first analysis to the earliest last one), scaled from the sample to `total` rollouts.
  * Falls back to the whole span when that window is shorter than three intervals (rollouts that
@@ -66,19 +87,11 @@ export function analysesPerSecond(
   intervalMs: number,
   total: number,
 ): { perSecond: number | null; windowMs: number; steady: boolean } {
-  const times = byRollout.map((ev) => ev.filter((e) => e.a === 'A').map((e) => e.t)).filter((t) => t.length > 0);
-  if (times.length === 0) return { perSecond: null, windowMs: 0, steady: false };
-  const firsts = times.map((t) => Math.min(...t));
-  const lasts = times.map((t) => Math.max(...t));
-  let from = Math.max(...firsts);
-  let to = Math.min(...lasts);
-  const steady = to - from >= 3 * intervalMs;
-  if (!steady) {
-    from = Math.min(...firsts);
-    to = Math.max(...lasts);
-  }
+  const window = allAnalysingWindow(byRollout, intervalMs);
+  if (!window) return { perSecond: null, windowMs: 0, steady: false };
+  const { from, to, steady } = window;
   if (to <= from) return { perSecond: null, windowMs: 0, steady };
-  const count = times.reduce((a, t) => a + t.filter((x) => x >= from && x <= to).length, 0);
+  const count = byRollout.reduce((a, ev) => a + ev.filter((e) => e.a === 'A' && e.t >= from && e.t <= to).length, 0);
   const scale = total / byRollout.length;
   return { perSecond: (count / ((to - from) / 1000)) * scale, windowMs: to - from, steady };
 }

@@ -9,7 +9,7 @@ const pct = (v: number | undefined): string => (v === undefined ? '-' : `${Math.
 export function scaleRows(): [string, (r: ScaleRunReport) => string][] {
   return [
     ['activities / interval / plan', (r) => `${r.activities} / ${r.intervalMs / 1000} s / ${Math.round(r.planMs / 1000)} s`],
-    ['time to start all', (r) => `${s(r.startAllMs)}${r.startFailures ? ` (${r.startFailures} failed)` : ''}`],
+    ['time to start all', (r) => `${s(r.startAllMs)}${r.rampMs ? ` (spread over ${s(r.rampMs)})` : ''}${r.startFailures ? ` (${r.startFailures} failed)` : ''}`],
     ['outcomes', (r) => Object.entries(r.outcomes).sort().map(([k, v]) => `${k} ${v}`).join(', ') || '-'],
     ['still running at deadline', (r) => `${r.stillRunningAtDeadline}${r.deadlineReached ? ` (deadline ${Math.round(r.deadlineMs / 1000)} s)` : ''}`],
     [
@@ -20,6 +20,13 @@ export function scaleRows(): [string, (r: ScaleRunReport) => string][] {
       },
     ],
     ['analysis lateness p50 / p99 / max', (r) => `${s(r.analysisLatenessMs.p50)} / ${s(r.analysisLatenessMs.p99)} / ${s(r.analysisLatenessMs.max)}`],
+    [
+      'analysis lateness p50 / p99 / max, all N analysing',
+      (r) => {
+        const l = r.analysisLatenessAllRunningMs;
+        return l.count ? `${s(l.p50)} / ${s(l.p99)} / ${s(l.max)} (${l.count} analyses in ${s(l.windowMs)})` : '- (no window of three intervals)';
+      },
+    ],
     ['analysis gap − interval p50 / p99', (r) => `${s(r.analysisGapExcessMs.p50)} / ${s(r.analysisGapExcessMs.p99)}`],
     ['WFT schedule-to-start p50 / p99', (r) => `${s(r.wftScheduleToStartMs.p50)} / ${s(r.wftScheduleToStartMs.p99)}${r.wftScheduleToStartMs.inTopBucket ? ' (≥, top bucket)' : ''}`],
     ['WFT execution p50 / p99', (r) => `${s(r.wftExecutionMs.p50)} / ${s(r.wftExecutionMs.p99)}`],

@@ -13,7 +13,7 @@ import { freePort } from '../../temporal-server';
 import { startDevServer, type TestDevServer } from '../../../test/helpers/temporal';
 import { doublesWorld } from './doubles-world';
 import { evenSample, readRolloutHistory, type RolloutHistory } from './histories';
-import { analysesPerSecond, analysisLateness, quantile, type TimedEvent } from './lateness';
+import { allAnalysingWindow, analysesPerSecond, analysisLateness, quantile, type TimedEvent } from './lateness';
 import { ProcSampler, type ProcSummary } from './proc-stats';
 import { histogramOf, histogramQuantile, parsePromText, sumOf, type PromSample } from './prom-text';
 import { realWorld } from './real-world';
@@ -35,6 +35,8 @@ export interface ScaleRunOptions {
   histories: number;
   /** Starts in flight at once. */
   startConcurrency: number;
+  /** Spread the starts evenly over this long (0: all at once, as fast as the client can). */
+  rampMs: number;
   bundlePath: string;
   /** Aborted: stop starting and waiting, measure what there is, tear down. */
   signal: AbortSignal;
@@ -57,6 +59,8 @@ export interface ScaleRunReport {
   planMs: number;
   deadlineMs: number;
   startAllMs: number | null;
+  /** The starts were spread over this long (0: all at once). */
+  rampMs: number;
   startFailures: number;
   elapsedMs: number;
   deadlineReached: boolean;
@@ -69,6 +73,8 @@ export interface ScaleRunReport {
   wftExecutionMs: P50P99;
   wftExecutionFailed: number | null;
   analysisLatenessMs: P50P99 & { source: 'activity doubles' | 'sampled histories' };
+  /** Lateness of the analyses run while every rollout was analysing (none when that window was under three intervals). */
+  analysisLatenessAllRunningMs: { p50: number | null; p99: number | null; max: number | null; count: number; windowMs: number };
   analysisGapExcessMs: P50P99;
   /**
    * achieved: analyses/s over the window all rollouts were analysing; expected: N / interval;
@@ -156,7 +162,9 @@ export async function runScale(o: ScaleRunOptions): Promise<ScaleRunReport> {
 
     o.progress(`N=${o.n}: starting ${o.n} rollouts (plan ${Math.round(plan.totalMs / 1000)} s, analysis every ${o.intervalMs} ms) ...`);
     let startFailures = 0;
-    await pool(specs, o.startConcurrency, async (spec) => {
+    await pool(specs, o.startConcurrency, async (spec, i) => {
+      const startAt = t0 + (o.rampMs * i) / o.n;
+      if (startAt > Date.now()) await new Promise((r) => setTimeout(r, startAt - Date.now()));
       if (o.signal.aborted) return;
       try {
         await rollouts.start(spec);
@@ -243,6 +251,10 @@ export async function runScale(o: ScaleRunOptions): Promise<ScaleRunReport> {
     const recorded = world.recordedEvents();
     const timed: TimedEvent[][] = recorded ? [...recorded.values()] : sampled.map((h) => h.timed);
     const late = analysisLateness(timed, o.intervalMs);
+    // The same figures once every rollout had started and was analysing: the load N itself, not
+    // the start-up burst of deploys, health checks and first weight changes.
+    const window = allAnalysingWindow(timed, o.intervalMs);
+    const steadyLate = window?.steady ? late.lateness.filter((_, i) => (late.latenessAt[i] as number) >= window.from && (late.latenessAt[i] as number) <= window.to) : [];
     const rate = analysesPerSecond(recorded ? services.map((s) => recorded.get(`rollout-${s}`) ?? []) : timed, o.intervalMs, o.n);
     const events = sampled.map((h) => h.events);
     const analysesInSample = sampled.reduce((a, h) => a + h.analyses, 0);
@@ -255,6 +267,7 @@ export async function runScale(o: ScaleRunOptions): Promise<ScaleRunReport> {
       planMs: plan.totalMs,
       deadlineMs: o.deadlineMs,
       startAllMs,
+      rampMs: o.rampMs,
       startFailures,
       elapsedMs,
       deadlineReached,
@@ -272,6 +285,13 @@ export async function runScale(o: ScaleRunOptions): Promise<ScaleRunReport> {
         max: late.lateness.length ? late.lateness.reduce((a, b) => (b > a ? b : a), -Infinity) : null,
         count: late.lateness.length,
         source: recorded ? 'activity doubles' : 'sampled histories',
+      },
+      analysisLatenessAllRunningMs: {
+        p50: quantile(steadyLate, 0.5),
+        p99: quantile(steadyLate, 0.99),
+        max: steadyLate.length ? steadyLate.reduce((a, b) => (b > a ? b : a), -Infinity) : null,
+        count: steadyLate.length,
+        windowMs: window?.steady ? window.to - window.from : 0,
       },
       analysisGapExcessMs: { p50: quantile(late.gapExcess, 0.5), p99: quantile(late.gapExcess, 0.99), count: late.gapExcess.length },
       analysesPerSecond: {
