@@ -4,7 +4,7 @@
  * throw for a data or transport problem; only the caller's cancellation is rethrown.
  */
 import { z } from 'zod';
-import type { SharedDeadline } from '../metrics/prometheus-client';
+import { postPrometheusApi, type SharedDeadline } from '../metrics/prometheus-client';
 
 /** One range query. */
 export interface RangeQueryOptions {
@@ -64,43 +64,12 @@ export function classifyRangeResponse(httpStatus: number, body: unknown): RangeO
 
 /** Runs one range query. */
 export async function queryRange(opts: RangeQueryOptions): Promise<RangeOutcome> {
-  const endpoint = `${opts.prometheusUrl.replace(/\/+$/, '')}/api/v1/query_range`;
-  const timeout = opts.timeoutMs === undefined ? undefined : AbortSignal.timeout(opts.timeoutMs);
-  const signals = [opts.signal, opts.deadline?.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
-  const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
-  let res: Response;
-  let text: string;
-  try {
-    signal?.throwIfAborted();
-    res = await opts.fetch(endpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        query: opts.query,
-        start: String(opts.startMs / 1000),
-        end: String(opts.endMs / 1000),
-        step: String(opts.stepMs / 1000),
-      }).toString(),
-      signal,
-    });
-    text = await res.text();
-  } catch (err) {
-    if (opts.signal?.aborted) throw opts.signal.reason ?? err; // cancelled: not a data problem
-    if (opts.deadline?.signal.aborted) return { status: 'timeout', detail: opts.deadline.detail };
-    const detail = timeout?.aborted ? `timed out after ${opts.timeoutMs} ms` : `request failed: ${describe(err)}`;
-    return { status: 'error', detail };
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return { status: 'error', detail: `HTTP ${res.status}: response is not JSON: ${text.slice(0, 200)}` };
-  }
-  return classifyRangeResponse(res.status, body);
-}
-
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = err.cause instanceof Error ? ` (${(err.cause as NodeJS.ErrnoException).code ?? err.cause.message})` : '';
-  return `${err.message}${cause}`;
+  const answer = await postPrometheusApi(opts, '/api/v1/query_range', {
+    query: opts.query,
+    start: String(opts.startMs / 1000),
+    end: String(opts.endMs / 1000),
+    step: String(opts.stepMs / 1000),
+  });
+  if (answer.kind === 'failed') return { status: answer.status, detail: answer.detail };
+  return classifyRangeResponse(answer.httpStatus, answer.body);
 }

@@ -109,12 +109,24 @@ export function classifyResponse(httpStatus: number, body: unknown): QueryOutcom
   }
 }
 
+/** Options of one call of the Prometheus HTTP API (instant or range). */
+export type PrometheusRequestOptions = Omit<InstantQueryOptions, 'query'>;
+
 /**
- * Runs one instant query (`POST /api/v1/query`, evaluated at the server's "now") and says whether
- * Prometheus answered at all, so callers can tell a bad query from an unreachable server.
+ * What one POST to the Prometheus HTTP API gave: a decoded JSON body, or why there is none (no
+ * answer in time, unreachable, not JSON). The caller's cancellation is rethrown.
  */
-export async function answerInstantQuery(opts: InstantQueryOptions): Promise<InstantQueryAnswer> {
-  const endpoint = `${opts.prometheusUrl.replace(/\/+$/, '')}/api/v1/query`;
+export type PrometheusAnswer =
+  | { kind: 'body'; httpStatus: number; body: unknown }
+  | { kind: 'failed'; status: 'timeout' | 'error'; detail: string; httpStatus?: number };
+
+/** POSTs `params` to `apiPath` (e.g. `/api/v1/query`) of `opts.prometheusUrl` under the options' limits. */
+export async function postPrometheusApi(
+  opts: PrometheusRequestOptions,
+  apiPath: string,
+  params: Record<string, string>,
+): Promise<PrometheusAnswer> {
+  const endpoint = `${opts.prometheusUrl.replace(/\/+$/, '')}${apiPath}`;
   const timeout = opts.timeoutMs === undefined ? undefined : AbortSignal.timeout(opts.timeoutMs);
   const signals = [opts.signal, opts.deadline?.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
   const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
@@ -125,26 +137,33 @@ export async function answerInstantQuery(opts: InstantQueryOptions): Promise<Ins
     res = await opts.fetch(endpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ query: opts.query }).toString(),
+      body: new URLSearchParams(params).toString(),
       signal,
     });
     text = await res.text();
   } catch (err) {
     if (opts.signal?.aborted) throw opts.signal.reason ?? err; // activity cancelled: not a data problem
-    if (opts.deadline?.signal.aborted) return { outcome: { status: 'timeout', detail: opts.deadline.detail } };
+    if (opts.deadline?.signal.aborted) return { kind: 'failed', status: 'timeout', detail: opts.deadline.detail };
     const detail = timeout?.aborted ? `timed out after ${opts.timeoutMs} ms` : `request failed: ${describe(err)}`;
-    return { outcome: { status: 'error', detail } };
+    return { kind: 'failed', status: 'error', detail };
   }
-  let body: unknown;
   try {
-    body = JSON.parse(text);
+    return { kind: 'body', httpStatus: res.status, body: JSON.parse(text) as unknown };
   } catch {
-    return {
-      outcome: { status: 'error', detail: `HTTP ${res.status}: response is not JSON: ${text.slice(0, 200)}` },
-      httpStatus: res.status,
-    };
+    return { kind: 'failed', status: 'error', detail: `HTTP ${res.status}: response is not JSON: ${text.slice(0, 200)}`, httpStatus: res.status };
   }
-  return { outcome: classifyResponse(res.status, body), httpStatus: res.status };
+}
+
+/**
+ * Runs one instant query (`POST /api/v1/query`, evaluated at the server's "now") and says whether
+ * Prometheus answered at all, so callers can tell a bad query from an unreachable server.
+ */
+export async function answerInstantQuery(opts: InstantQueryOptions): Promise<InstantQueryAnswer> {
+  const answer = await postPrometheusApi(opts, '/api/v1/query', { query: opts.query });
+  if (answer.kind === 'failed') {
+    return { outcome: { status: answer.status, detail: answer.detail }, ...(answer.httpStatus !== undefined ? { httpStatus: answer.httpStatus } : {}) };
+  }
+  return { outcome: classifyResponse(answer.httpStatus, answer.body), httpStatus: answer.httpStatus };
 }
 
 /** Runs one instant query and returns its classified outcome (see {@link answerInstantQuery}). */
