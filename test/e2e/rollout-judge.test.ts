@@ -116,7 +116,13 @@ describe('the statistical judge on the real stack', { timeout: 420_000 }, () => 
     assert.equal(p95?.classification, 'high');
     assert.ok(p95?.effectSize && p95.effectSize > 1.1 && p95.effectSize < 1.25, `p95 ratio ${p95?.effectSize}`);
     assert.ok(p95?.pValue !== null && p95?.pValue !== undefined && p95.pValue < 0.02, `p ${p95?.pValue}`);
-    assert.ok((p95?.canarySamples ?? 0) >= 5 && (p95?.baselineSamples ?? 0) >= 5);
+    // Judged on real samples: at confidence 0.98, 4 against 5 is the fewest the test can call (4 against 4 never is).
+    const canarySamples = p95?.canarySamples ?? 0;
+    const baselineSamples = p95?.baselineSamples ?? 0;
+    assert.ok(
+      Math.min(canarySamples, baselineSamples) >= 4 && canarySamples + baselineSamples >= 9,
+      `samples ${canarySamples} / ${baselineSamples}`,
+    );
 
     // No threshold check ever saw a problem: the judge alone did. (Right after the weight change the
     // canary's rate() windows are empty for a round or two: no data, which holds, never passes.)
