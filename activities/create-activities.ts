@@ -20,6 +20,7 @@ import { WAIT_HEARTBEAT_MS } from './platform/poll-health';
 import { checkContext, RolloutContextMetrics } from './rollout-context-metrics';
 import { TrafficRouterFactory, type TrafficWeights } from './traffic';
 import { ALERT_NAMES } from '../workflows/contract';
+import { freshBaselineWeight } from '../rollout-spec/fresh-baseline';
 import type {
   AlertInput,
   AnalyseCanaryInput,
@@ -155,7 +156,9 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
    * throws except on cancellation: a failed read is an observation (`canaryWeight: null`).
    */
   async function observeTraffic(call: PlatformCall, input: AnalyseCanaryInput, deadline: SharedDeadline): Promise<TrafficObservation> {
-    const expected = { canary: input.expectedWeight, stable: 100 - input.expectedWeight };
+    // A fresh baseline's share follows the canary's weight (rollout-spec/judge.ts), so its expected weight is known here.
+    const baseline = input.spec.judge?.freshBaseline ? freshBaselineWeight(input.expectedWeight) : undefined;
+    const expected = { canary: input.expectedWeight, stable: 100 - input.expectedWeight - (baseline ?? 0) };
     let weights: TrafficWeights | null;
     try {
       const router = routers.routerFor(input.spec.traffic, { service: input.spec.service, rolloutId: input.rolloutId });
@@ -165,7 +168,7 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
         const canaryMembers = platforms.platformFor(input.spec.platform).canaryInstancesFor?.(input.spec, input.expectedWeight);
         return await router.checkSplit(input.expectedWeight, signal, canaryMembers);
       }
-      weights = await router.readWeights(signal);
+      weights = await router.readWeights(signal, baseline === undefined ? {} : { baseline: true });
     } catch (err) {
       if (call.signal.aborted) throw call.signal.reason;
       const why = deadline.signal.aborted ? deadline.detail : err instanceof Error ? err.message : String(err);
@@ -173,12 +176,18 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
       return { canaryWeight: null, drifted: false, detail: `could not read the router's weights: ${why}` };
     }
     if (weights === null) return { canaryWeight: null, drifted: false, detail: 'router cannot read weights back' };
-    const drifted = weights.canary !== expected.canary || (weights.stable !== undefined && weights.stable !== expected.stable);
-    const read = weights.stable === undefined ? `canary=${weights.canary}` : `canary=${weights.canary} stable=${weights.stable}`;
+    const drifted =
+      weights.canary !== expected.canary ||
+      (weights.stable !== undefined && weights.stable !== expected.stable) ||
+      (baseline !== undefined && weights.baseline !== baseline);
+    const read =
+      (weights.stable === undefined ? `canary=${weights.canary}` : `canary=${weights.canary} stable=${weights.stable}`) +
+      (weights.baseline === undefined ? '' : ` baseline=${weights.baseline}`);
+    const wanted = `canary=${expected.canary} stable=${expected.stable}${baseline === undefined ? '' : ` baseline=${baseline}`}`;
     return {
       canaryWeight: weights.canary,
       drifted,
-      detail: drifted ? `read ${read}, expected canary=${expected.canary} stable=${expected.stable}` : `read ${read}, as planned`,
+      detail: drifted ? `read ${read}, expected ${wanted}` : `read ${read}, as planned`,
     };
   }
 
@@ -225,10 +234,13 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
             'forced weight change: traffic moves even if the server taking it all is not UP',
           );
         }
+        // A fresh baseline gets its share of the canary's weight, and 0 whenever the canary has 0 or 100%.
+        const baselineWeight = input.spec.judge?.freshBaseline ? freshBaselineWeight(input.weight) : undefined;
         const options = {
           serverUpTimeoutMs: input.serverUpTimeoutMs,
           force: input.force === true,
           reason: input.force ? 'operator forced the move (abort --force)' : undefined,
+          ...(baselineWeight === undefined ? {} : { baselineWeight }),
         };
         // A canary pool that follows its weight grows before the traffic reaches the new instances
         // and shrinks after it left them. A rollback never starts instances: it only takes traffic away.
@@ -248,8 +260,18 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
         const ctx = checkContext(input.context, call.logger);
         rolloutMetrics.update(input.rolloutId, input.spec.service, ctx);
         rolloutMetrics.weightApplied(input.rolloutId, input.spec.service, weight, ctx, currentRunId());
-        call.logger.info({ weight, requested: input.weight, ...(split ? { share: split.share, servers: split.servers, leftOut: split.leftOut } : {}) }, 'canary weight set');
-        return split ? { weight, share: split.share, servers: split.servers, leftOut: split.leftOut } : { weight };
+        call.logger.info(
+          {
+            weight,
+            requested: input.weight,
+            ...(split ? { share: split.share, servers: split.servers, leftOut: split.leftOut } : {}),
+            ...(baselineWeight === undefined ? {} : { baseline: baselineWeight }),
+          },
+          'canary weight set',
+        );
+        if (split) return { weight, share: split.share, servers: split.servers, leftOut: split.leftOut };
+        // The router read the baseline's weight back with the others: a returned weight means it matched.
+        return baselineWeight === undefined ? { weight } : { weight, baseline: baselineWeight };
       });
     },
 
@@ -313,6 +335,42 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
       });
     },
 
+    async deployBaseline(input: RolloutRef): Promise<void> {
+      await run(
+        'deployBaseline',
+        input,
+        async (call) => {
+          const platform = platforms.platformFor(input.spec.platform);
+          if (!platform.deployBaseline) throw noFreshBaseline(input);
+          await platform.deployBaseline(call);
+        },
+        { keepAlive: true },
+      );
+    },
+
+    async checkBaselineHealth(input: RolloutRef): Promise<HealthResult> {
+      return run(
+        'checkBaselineHealth',
+        input,
+        async (call) => {
+          const platform = platforms.platformFor(input.spec.platform);
+          if (!platform.checkBaselineHealth) throw noFreshBaseline(input);
+          const result = await platform.checkBaselineHealth(call);
+          call.logger.info(result, 'baseline health checked');
+          return result;
+        },
+        { keepAlive: true },
+      );
+    },
+
+    async terminateBaseline(input: RolloutRef): Promise<void> {
+      await run('terminateBaseline', input, async (call) => {
+        const platform = platforms.platformFor(input.spec.platform);
+        if (!platform.terminateBaseline) throw noFreshBaseline(input);
+        await platform.terminateBaseline(call);
+      });
+    },
+
     async guardCanary(input: GuardCanaryInput): Promise<GuardCanaryResult> {
       return run('guardCanary', input, async (call) => {
         return guardCanaryLoop(call, { sampleTimeoutMs: Math.min(deps.trafficTimeoutMs ?? 1_000, 1_000), now });
@@ -367,6 +425,11 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
       });
     },
   };
+}
+
+/** The spec validation refuses a fresh baseline on such a platform; a spec that got here anyway is a config error. */
+function noFreshBaseline(input: RolloutRef): ConfigError {
+  return new ConfigError(`platform.kind "${input.spec.platform.kind}" cannot run a fresh baseline instance`, 'judge.freshBaseline');
 }
 
 /** The workflow run the current activity belongs to ('' outside an activity). */

@@ -47,6 +47,8 @@ export interface SetWeightResult {
   servers?: Record<string, number>;
   /** Pool routers: servers left at 0 because DOWN or in maintenance, with their state. */
   leftOut?: Record<string, string>;
+  /** With `judge.freshBaseline`: the fresh baseline server's weight read back (percent). */
+  baseline?: number;
 }
 
 export type MetricTarget = 'canary' | 'baseline';
@@ -190,6 +192,15 @@ export interface RolloutActivities {
   promoteCanary(input: RolloutRef): Promise<void>;
   /** Stops the canary instances. Harmless when already gone. */
   terminateCanary(input: RolloutRef): Promise<void>;
+  /**
+   * `judge.freshBaseline`: starts (or confirms running) a fresh baseline instance of the stable
+   * version in the operator's baseline slot, beside the canary.
+   */
+  deployBaseline(input: RolloutRef): Promise<void>;
+  /** Polls the fresh baseline's health until healthy or the activity times out; heartbeats. */
+  checkBaselineHealth(input: RolloutRef): Promise<HealthResult>;
+  /** Stops the fresh baseline instance. Harmless when already gone (or never started). */
+  terminateBaseline(input: RolloutRef): Promise<void>;
   /**
    * The HAProxy fast guard: samples the canary servers' response counters every
    * `fastGuard.intervalMs` and returns once their 5xx ratio over the window breaches; otherwise

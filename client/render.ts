@@ -75,6 +75,7 @@ export function formatTargets(targets: TargetSource | null | undefined): string 
 /** Pools: the canary pool's share the servers' weights gave at the last weight change, when it is not the weight itself. */
 function formatShare(status: RolloutStatus): string {
   const last = status.timeline[status.timeline.length - 1];
+  if (last?.baseline !== undefined && last.baseline > 0 && last.weight === status.weight) return ` (fresh baseline ${last.baseline}%)`;
   if (last?.share === undefined || last.weight !== status.weight || last.share === last.weight) return '';
   return ` (pool share ${Math.round(last.share * 100) / 100}%)`;
 }
@@ -86,6 +87,17 @@ export function formatFastGuard(guard: RolloutStatus['fastGuard']): string {
   const failing = guard.failures > 0 ? `; ${guard.failures} failed attempt(s) in a row: ${guard.lastError ?? '?'}` : '';
   const last = guard.lastResult ? `; last: ${guard.lastResult}` : '';
   return `fast guard: ${state} (${guard.starts} start(s))${failing}${last}`;
+}
+
+/**
+ * `judge.freshBaseline`: `judge baseline: fresh v1 instance (running), 20% of traffic; stable 60%`,
+ * or '' when the judge compares with the running stable.
+ */
+export function formatFreshBaseline(status: Pick<RolloutStatus, 'freshBaseline' | 'weight'>): string {
+  const b = status.freshBaseline;
+  if (!b) return '';
+  const share = b.state === 'running' ? `, ${b.weight}% of traffic; stable ${100 - status.weight - b.weight}%` : '';
+  return `judge baseline: fresh ${b.version} instance (${b.state})${share}`;
 }
 
 /** How many of the latest judge scores `formatJudge` lists. */
@@ -144,6 +156,8 @@ export function formatStatus(status: RolloutStatus): string[] {
   if (stuckReason) lines.push(`stuck: ${stuckReason}`);
   const guard = formatFastGuard(status.fastGuard);
   if (guard) lines.push(guard);
+  const freshBaseline = formatFreshBaseline(status);
+  if (freshBaseline) lines.push(freshBaseline);
   lines.push(...formatJudge(status.judge));
   if (status.checks.length > 0) {
     lines.push('checks:');

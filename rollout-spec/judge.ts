@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { durationField, fractionField, strict } from './fields';
 import { ROLLBACK_ACTIONS } from './policy';
+import { FRESH_BASELINE_MATCHER, VERSION_MATCHER } from './fresh-baseline';
 import { METRIC_NAMES, type MetricName } from './types';
 
 /** Which change of a metric is bad; a change the other way passes. */
@@ -113,7 +114,10 @@ export const judgeSchema = strict({
     .boolean()
     .default(false)
     .describe(
-      'Judge the canary against a fresh baseline instance of the stable version started beside it, instead of the long-running stable (Kayenta). Not supported yet: must be false.',
+      'Judge the canary against a fresh baseline instance of the stable version, started beside the canary after it is healthy, ' +
+        'given the canary\'s share of traffic (at most half of what is left to stable) and terminated with it, instead of the ' +
+        'long-running stable whose warm caches and uptime bias the comparison (Kayenta). Needs a `process` platform with ' +
+        '`baselinePort` and a single-server `haproxy` router with `baselineServer`, both set by the operator.',
     ),
 })
   .superRefine((j, ctx) => {
@@ -125,13 +129,6 @@ export const judgeSchema = strict({
     });
     if (j.window !== undefined && j.step !== undefined && j.step * 2 > j.window) {
       ctx.addIssue({ code: 'custom', path: ['step'], message: `must be at most half the window (${j.window}ms), got ${j.step}ms` });
-    }
-    if (j.freshBaseline) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['freshBaseline'],
-        message: 'a fresh baseline instance is not supported yet; the judge compares with the running stable (set false)',
-      });
     }
   })
   .describe(
@@ -205,4 +202,57 @@ export function checkJudgeAgainstSpec(
   if (judge.step !== undefined && judge.window === undefined && judge.step * 2 > windowMs) {
     ctx.addIssue({ code: 'custom', path: ['judge', 'step'], message: `must be at most half the window (metrics.defaultWindow, ${windowMs}ms), got ${judge.step}ms` });
   }
+}
+
+/** `judge.freshBaseline: true` against the targets: refused, naming the field, where Phoenix cannot run the baseline. */
+export function checkFreshBaseline(spec: FreshBaselineTargets & { judge: { freshBaseline: boolean } }, ctx: z.RefinementCtx): void {
+  if (!spec.judge.freshBaseline) return;
+  const why = freshBaselineUnsupported(spec);
+  if (why) ctx.addIssue({ code: 'custom', path: ['judge', 'freshBaseline'], message: why });
+}
+
+/** What {@link freshBaselineUnsupported} reads of a spec (parsed or normalized: the fields are the same). */
+export interface FreshBaselineTargets {
+  platform: { kind: string; baselinePort?: number; replicas?: unknown; canaryScale?: string };
+  traffic: { kind: string; stableServer?: string; canaryServer?: string; baselineServer?: string };
+  metrics: { queries: Record<MetricName, string | null> };
+  judge: { metrics: { metric: MetricName }[] };
+}
+
+/**
+ * Why this spec cannot have a fresh baseline, or '' when it can. Phoenix deploys and routes a
+ * third instance only where it runs one for real: the `process` platform (one instance per version,
+ * a `baselinePort` the operator gave) behind the single-server HAProxy router (a `baselineServer`
+ * in the backend). Every judged metric's query must select the version with the standard
+ * `{{versionLabel}}="{{version}}"` matcher, next to which the baseline side adds
+ * {@link FRESH_BASELINE_MATCHER}; the stable instances carry the same version label.
+ */
+export function freshBaselineUnsupported(spec: FreshBaselineTargets): string {
+  const { platform, traffic } = spec;
+  if (platform.kind !== 'process') {
+    return `a fresh baseline needs platform.kind "process" (Phoenix deploys the baseline instance itself), got "${platform.kind}"; set false to judge against the running stable`;
+  }
+  if (platform.baselinePort === undefined) {
+    return 'a fresh baseline needs platform.baselinePort (the port the operator reserved for the baseline instance); set false to judge against the running stable';
+  }
+  const replicas = platform.replicas as { stable?: number; canary?: number } | undefined;
+  if ((replicas?.stable ?? 1) !== 1 || (replicas?.canary ?? 1) !== 1 || platform.canaryScale === 'weight') {
+    return 'a fresh baseline is supported with one instance per version only (platform.replicas 1, canaryScale full); set false to judge against the running stable';
+  }
+  if (traffic.kind !== 'haproxy' || traffic.stableServer === undefined || traffic.canaryServer === undefined) {
+    return `a fresh baseline needs the single-server haproxy router (traffic.kind "haproxy" with stableServer and canaryServer), got "${traffic.kind}"${traffic.kind === 'haproxy' ? ' with server pools' : ''}; set false to judge against the running stable`;
+  }
+  if (traffic.baselineServer === undefined) {
+    return 'a fresh baseline needs traffic.baselineServer (the backend\'s server for the baseline instance, configured by the operator); set false to judge against the running stable';
+  }
+  const unmatched = spec.judge.metrics
+    .map((m) => m.metric)
+    .filter((metric) => {
+      const template = spec.metrics.queries[metric];
+      return typeof template === 'string' && !template.includes(VERSION_MATCHER);
+    });
+  if (unmatched.length > 0) {
+    return `a fresh baseline needs every judged metric's query to select the version with ${VERSION_MATCHER}, so the baseline side can add ${FRESH_BASELINE_MATCHER}; ${unmatched.join(', ')} do not`;
+  }
+  return '';
 }

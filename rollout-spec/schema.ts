@@ -15,7 +15,7 @@
 import { z } from 'zod';
 import { fastGuardSchema, normalizeFastGuard } from './fast-guard';
 import { durationField, safeLabelValueCheck, strict, versionRef } from './fields';
-import { checkJudgeAgainstSpec, judgeSchema, normalizeJudge } from './judge';
+import { checkFreshBaseline, checkJudgeAgainstSpec, judgeSchema, normalizeJudge } from './judge';
 import { metricsSchema } from './metrics-source';
 import {
   alertsSchema,
@@ -113,6 +113,7 @@ export const rolloutSpecSchema = rolloutSpecObject
         });
       }
       if (spec.judge && parsedOk(issues, 'metrics', 'judge')) checkJudgeAgainstSpec(spec.judge, spec, ctx);
+      if (spec.judge && parsedOk(issues, 'metrics', 'judge', 'platform', 'traffic')) checkFreshBaseline({ ...spec, judge: spec.judge }, ctx);
       // A trigger on a disabled metric (metrics.queries.X: null) is valid and never evaluated:
       // turning a metric off is that one field. evidence.ts `disabledTriggers` lists such triggers.
     },

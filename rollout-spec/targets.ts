@@ -57,6 +57,10 @@ const haproxyTraffic = strict({
   canaryServer: haproxyName('Server (in the backend) running the canary version (one server; or `canaryServers`).').optional(),
   stableServers: serverPool('stable'),
   canaryServers: serverPool('canary'),
+  baselineServer: haproxyName(
+    'Server (in the backend) for a fresh baseline instance of the stable version (`judge.freshBaseline`); the operator ' +
+      'configures it in HAProxy at weight 0 and Phoenix gives it weight only while a baseline runs. Single servers only.',
+  ).optional(),
 })
   .superRefine((value, ctx) => {
     for (const slot of ['stable', 'canary'] as const) {
@@ -77,6 +81,13 @@ const haproxyTraffic = strict({
     };
     const stable = members('stable');
     const canary = members('canary');
+    if (value.baselineServer !== undefined) {
+      if (value.stableServer === undefined || value.canaryServer === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['baselineServer'], message: 'is supported with stableServer and canaryServer (single servers), not with pools' });
+      } else if (value.baselineServer === value.stableServer || value.baselineServer === value.canaryServer) {
+        ctx.addIssue({ code: 'custom', path: ['baselineServer'], message: 'must differ from stableServer and canaryServer' });
+      }
+    }
     const shared = stable.names.filter((n) => canary.names.includes(n));
     if (shared.length > 0) {
       const single = value.canaryServer !== undefined && value.stableServer !== undefined;
@@ -163,6 +174,9 @@ const processPlatform = strict({
   passEnv,
   stablePort: port('Port of the stable instance (the first of the stable pool with `replicas`).'),
   canaryPort: port('Port of the canary instance (the first of the canary pool with `replicas`).'),
+  baselinePort: port(
+    'Port of a fresh baseline instance of the stable version (`judge.freshBaseline`), reserved by the operator; one instance per version only.',
+  ).optional(),
   replicas: z
     .union([
       z.number().int('must be a whole number').min(1, 'must be at least 1').max(64, 'must be at most 64'),
@@ -213,6 +227,10 @@ const processPlatform = strict({
         path: ['canaryPort'],
         message: `the canary ports ${value.canaryPort}-${canaryEnd} overlap the stable ports ${value.stablePort}-${stableEnd}`,
       });
+    }
+    const b = value.baselinePort;
+    if (b !== undefined && ((b >= value.stablePort && b <= stableEnd) || (b >= value.canaryPort && b <= canaryEnd))) {
+      ctx.addIssue({ code: 'custom', path: ['baselinePort'], message: `must not be one of the stable (${value.stablePort}-${stableEnd}) or canary (${value.canaryPort}-${canaryEnd}) ports` });
     }
   })
   .describe('Run stable and canary as local processes (development and demos).');

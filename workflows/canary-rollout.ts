@@ -2,7 +2,8 @@
  * The canary rollout: one workflow per rollout, following the seed's phases.
  *
  *   0. pre-flight: every configured metric query finds series for the stable version
- *   1. deploy the canary and check its health (an abort cancels either at once)
+ *   1. deploy the canary and check its health (an abort cancels either at once); with
+ *      `judge.freshBaseline`, then a fresh baseline of the stable version beside it (baseline.ts)
  *   2. warm up at 0%, then hold each traffic phase (5%, 20%, then +20% up to 100%), analysing the
  *      canary against Prometheus and the stable baseline every `analysisInterval`
  *   3. finalize: the canary becomes the new stable
@@ -22,6 +23,7 @@ import {
   patched,
 } from '@temporalio/workflow';
 import { activitiesFor, type RolloutActivityProfiles } from './activity-options';
+import { deployFreshBaseline, retireFreshBaseline } from './baseline';
 import { ALERT_NAMES, type RolloutInput, type RolloutOutcome, type RolloutResult, type RolloutStartInput } from './contract';
 import { failureReason, isHandledFailure } from './failures';
 import { startFastGuard } from './fast-guard';
@@ -142,6 +144,8 @@ async function deployAndCheckHealth(r: Rollout, acts: RolloutActivityProfiles): 
         throw ApplicationFailure.create({ type: 'CanaryUnhealthy', message: `canary unhealthy: ${health.detail}` });
       }
       log.info('canary deployed', { version: r.spec.canary.version, health: health.detail });
+      // judge.freshBaseline: the stable version's fresh instance, healthy before either gets traffic.
+      await deployFreshBaseline(r, acts);
     });
   } catch (err) {
     // An abort cancelled the deploy or health check: the rollback that follows cleans up.
@@ -211,6 +215,12 @@ async function restoreStable(r: Rollout, acts: RolloutActivityProfiles, reason: 
   } catch (err) {
     log.error('could not terminate canary', { err });
     left = [left, `canary not terminated (${failureReason(err)})`].filter(Boolean).join('; ');
+  }
+  try {
+    await retireFreshBaseline(r, acts);
+  } catch (err) {
+    log.error('could not terminate fresh baseline', { err });
+    left = [left, `fresh baseline not terminated (${failureReason(err)})`].filter(Boolean).join('; ');
   }
   await alert(r, acts, 'critical', ALERT_NAMES.rolledBack, alertText(r, reason));
   return left;

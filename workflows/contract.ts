@@ -171,6 +171,8 @@ export interface WeightChange {
   reason: string;
   /** Pools: the canary pool's share of traffic the per-server weights give (percent), when the router reports it. */
   share?: number;
+  /** `judge.freshBaseline`: the fresh baseline server's weight read back with the canary's (percent). */
+  baseline?: number;
 }
 
 export interface RolloutStatus {
@@ -208,6 +210,17 @@ export interface RolloutStatus {
   fastGuard?: FastGuardStatus;
   /** The statistical judge's latest judgement and the latest ≤ 50 scores, when the spec has a judge (absent otherwise). */
   judge?: JudgeStatus;
+  /** `judge.freshBaseline`: the baseline instance the judge compares the canary with, once deployed (absent otherwise). */
+  freshBaseline?: FreshBaselineStatus;
+}
+
+/** The fresh baseline (`judge.freshBaseline`) as the status query shows it. */
+export interface FreshBaselineStatus {
+  /** The stable version it runs. */
+  version: string;
+  state: 'deploying' | 'running' | 'terminated';
+  /** Its share of traffic now (percent): min(canary, floor((100 - canary) / 2)) while running, else 0. */
+  weight: number;
 }
 
 /** Where the fast guard stands, as the status query shows it. */

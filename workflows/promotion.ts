@@ -1,12 +1,14 @@
 /**
  * Finalize (seed phase 3's end): the canary becomes the new stable. The order keeps a serving
- * version under the traffic at every moment: 100% on the canary, verified; only then the stable
+ * version under the traffic at every moment: 100% on the canary, verified; a fresh baseline
+ * (judge.freshBaseline, with no traffic at 100%) terminated; only then the stable
  * slot is replaced (the point of no return: abort is refused from here); traffic moves back to
  * the stable slot only once the router sees it UP; the canary goes last. A failure half-way leaves
  * traffic where it is served and says so.
  */
 import { log } from '@temporalio/workflow';
 import type { RolloutActivityProfiles } from './activity-options';
+import { retireFreshBaseline } from './baseline';
 import { ALERT_NAMES } from './contract';
 import { failureReason } from './failures';
 import { alert, alertText } from './notify';
@@ -26,6 +28,9 @@ export async function finalize(r: Rollout, acts: RolloutActivityProfiles, why: s
   if (r.weight === 100) await verifyWeight(r, acts, why);
   else await applyWeight(r, acts, 100, why);
   if (r.rollback) return { outcome: 'aborted_before_promotion' };
+  // At 100% the fresh baseline has no traffic and nothing left to judge: it goes before the
+  // promotion, while a failure to stop it can still roll back (a no-op without one).
+  await retireFreshBaseline(r, acts);
 
   r.data.promotionStarted = true;
   try {

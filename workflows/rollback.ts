@@ -7,6 +7,7 @@
 import { log } from '@temporalio/workflow';
 import type { RolloutActivityProfiles } from './activity-options';
 import { ALERT_NAMES } from './contract';
+import { retireFreshBaseline } from './baseline';
 import { hold } from './hold';
 import { alert, alertText } from './notify';
 import type { Rollout } from './rollout';
@@ -62,4 +63,6 @@ export async function gradualRollback(r: Rollout, acts: RolloutActivityProfiles)
 async function retireCanary(r: Rollout, acts: RolloutActivityProfiles): Promise<void> {
   await acts.platform.terminateCanary(r.ref);
   log.info('canary terminated', { reason: r.rollback?.reason });
+  // A fresh baseline goes with the canary (a no-op without one).
+  await retireFreshBaseline(r, acts);
 }

@@ -23,6 +23,7 @@ import {
   type RolloutStatus,
   type WeightChange,
 } from './contract';
+import { freshBaselineStatus, type BaselineState } from './baseline';
 import type { JudgeState } from './judge';
 import { buildPlan, type PlanStep } from './plan';
 
@@ -79,6 +80,8 @@ export interface RolloutData {
   targets?: TargetSource | null;
   /** The statistical judge's state (judge.ts); absent until a spec with a judge first judges. */
   judge?: JudgeState;
+  /** The fresh baseline (baseline.ts); absent without `judge.freshBaseline` and until it is deployed. */
+  baseline?: BaselineState;
 }
 
 /** True for state carried over by continue-as-new from the v1 workflow, which must keep running v1. */
@@ -224,9 +227,16 @@ export class Rollout {
 
   // --- records --------------------------------------------------------------------------------------
 
-  recordWeight(weight: number, reason: string, share?: number): void {
+  recordWeight(weight: number, reason: string, share?: number, baseline?: number): void {
     this.data.weight = weight;
-    this.data.timeline.push({ at: new Date().toISOString(), weight, phase: this.phaseName(), reason, ...(share === undefined ? {} : { share }) });
+    this.data.timeline.push({
+      at: new Date().toISOString(),
+      weight,
+      phase: this.phaseName(),
+      reason,
+      ...(share === undefined ? {} : { share }),
+      ...(baseline === undefined ? {} : { baseline }),
+    });
     log.info('canary weight set', { weight, phase: this.phaseName(), reason });
     this.publish();
   }
@@ -266,6 +276,7 @@ export class Rollout {
     const d = this.data;
     const step = this.currentStep();
     const inStep = step !== undefined && d.stepStarted && !d.rollback && d.state !== 'finalizing';
+    const freshBaseline = freshBaselineStatus(this);
     return {
       rolloutId: this.ref.rolloutId,
       service: this.spec.service,
@@ -290,6 +301,7 @@ export class Rollout {
       targets: d.targets ?? null,
       ...(this.guard ? { fastGuard: { ...this.guard } } : {}),
       ...(d.judge?.status ? { judge: d.judge.status } : {}),
+      ...(freshBaseline ? { freshBaseline } : {}),
     };
   }
 

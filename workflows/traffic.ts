@@ -23,14 +23,14 @@ export async function applyWeight(
   reason: string,
   startingStep?: PlanStep,
 ): Promise<void> {
-  const { weight: applied, share } = await acts.traffic.setCanaryWeight({ ...r.ref, weight, context: r.context(startingStep) });
-  r.recordWeight(applied, reason, share);
+  const { weight: applied, share, baseline } = await acts.traffic.setCanaryWeight({ ...r.ref, weight, context: r.context(startingStep) });
+  r.recordWeight(applied, reason, share, baseline);
 }
 
 /** Re-applies the current weight and reads it back; the timeline records it only if it was not there. */
 export async function verifyWeight(r: Rollout, acts: RolloutActivityProfiles, reason: string): Promise<void> {
-  const { weight: applied, share } = await acts.traffic.setCanaryWeight({ ...r.ref, weight: r.weight, context: r.context() });
-  if (applied !== r.weight) r.recordWeight(applied, reason, share);
+  const { weight: applied, share, baseline } = await acts.traffic.setCanaryWeight({ ...r.ref, weight: r.weight, context: r.context() });
+  if (applied !== r.weight) r.recordWeight(applied, reason, share, baseline);
 }
 
 /**
@@ -70,7 +70,7 @@ export async function drainToStable(r: Rollout, acts: RolloutActivityProfiles, r
   for (let attempt = 0; ; attempt++) {
     const force = r.data.forceDrain !== null;
     try {
-      const { weight, share } = await acts.rollbackTraffic.setCanaryWeight({
+      const { weight, share, baseline } = await acts.rollbackTraffic.setCanaryWeight({
         ...r.ref,
         weight: 0,
         context: r.context(),
@@ -78,7 +78,7 @@ export async function drainToStable(r: Rollout, acts: RolloutActivityProfiles, r
         ...(force ? { force: true } : {}),
       });
       if (weight !== r.weight || r.data.timeline.length === 0) {
-        r.recordWeight(weight, force ? `forced drain: ${r.data.forceDrain}` : reason, share);
+        r.recordWeight(weight, force ? `forced drain: ${r.data.forceDrain}` : reason, share, baseline);
       }
       r.clearStuck();
       return { drained: true, forced: force };

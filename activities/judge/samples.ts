@@ -3,6 +3,7 @@
  * the same window and step, by one range query each (the spec's template rendered by
  * activities/metrics/run-queries.ts `renderMetricQuery`, with `{{window}}` = the point window).
  */
+import { freshBaselineTemplate } from '../../rollout-spec/fresh-baseline';
 import type { RolloutSpec } from '../../rollout-spec/types';
 import type { SharedDeadline } from '../metrics/prometheus-client';
 import { mapLimit, renderMetricQuery, requirePrometheusUrl } from '../metrics/run-queries';
@@ -74,8 +75,9 @@ async function fetchSide(
   metric: JudgeMetricConfig,
   target: 'canary' | 'baseline',
 ): Promise<RangeOutcome> {
-  // The baseline is the stable version (run-queries' 'baseline' target).
-  const rendered = renderMetricQuery(opts.spec, metric.metric, target satisfies MetricTarget, opts.window.pointWindowMs);
+  // The baseline is the stable version (run-queries' 'baseline' target); a fresh baseline is the
+  // stable version's series that also carry the baseline's track label, never the long-running stable's.
+  const rendered = renderMetricQuery(baselineSpec(opts.spec, target), metric.metric, target satisfies MetricTarget, opts.window.pointWindowMs);
   if ('problem' in rendered) return { status: 'error', detail: rendered.problem };
   return queryRange({
     prometheusUrl,
@@ -87,4 +89,13 @@ async function fetchSide(
     ...(opts.deadline ? { deadline: opts.deadline } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
+}
+
+/** The spec whose templates render `target`'s side: with `judge.freshBaseline`, the baseline side selects the fresh instance. */
+function baselineSpec(spec: RolloutSpec, target: 'canary' | 'baseline'): RolloutSpec {
+  if (target !== 'baseline' || !spec.judge?.freshBaseline) return spec;
+  const queries = Object.fromEntries(
+    Object.entries(spec.metrics.queries).map(([name, template]) => [name, typeof template === 'string' ? freshBaselineTemplate(template) : template]),
+  ) as RolloutSpec['metrics']['queries'];
+  return { ...spec, metrics: { ...spec.metrics, queries } };
 }

@@ -26,6 +26,12 @@ export interface CanaryPlatform {
   promoteCanary(call: PlatformCall): Promise<void>;
   /** Stops the canary; harmless when it is already gone. */
   terminateCanary(call: PlatformCall): Promise<void>;
+  /** `judge.freshBaseline`: starts a baseline instance of the stable version beside the canary, or confirms it runs. */
+  deployBaseline?(call: PlatformCall): Promise<void>;
+  /** Polls until the baseline instance is healthy or the deadline passes. */
+  checkBaselineHealth?(call: PlatformCall): Promise<HealthResult>;
+  /** Stops the baseline instance; harmless when it is already gone. */
+  terminateBaseline?(call: PlatformCall): Promise<void>;
   /**
    * Platforms whose canary pool follows its weight: how many canary instances `weight` percent
    * calls for, or undefined when the pool does not scale with the weight (it is deployed whole).

@@ -38,8 +38,8 @@ export interface ProcessPlatformOptions {
   healthIntervalMs?: number;
 }
 
-/** Which slot an instance occupies. */
-export type Slot = 'canary' | 'stable';
+/** Which slot an instance occupies; `baseline` is the fresh baseline of `judge.freshBaseline` (the stable version). */
+export type Slot = 'canary' | 'stable' | 'baseline';
 
 /**
  * Path of the pid file of `service`'s `slot` instance number `index` (0-based) in `stateDir`. The
@@ -189,8 +189,59 @@ export class ProcessPlatform implements CanaryPlatform {
     }
   }
 
+  /**
+   * `judge.freshBaseline`: starts one instance of the stable version on `platform.baselinePort`
+   * (the operator's baseline slot, pid file `<service>-baseline.json`), or leaves one running that
+   * already runs the stable version there. Called after the canary is healthy, before either has traffic.
+   */
+  async deployBaseline(call: PlatformCall): Promise<void> {
+    const target = this.target(call);
+    const instance = this.baselineInstance(call, target);
+    const version = call.spec.stable.version;
+    const current = await readInstanceState(instance.file);
+    if (current && (await isInstanceRunning(current))) {
+      if (current.version === version && current.port === instance.port) {
+        call.logger.info({ pid: current.pid, version, port: instance.port }, 'baseline instance already running');
+        return;
+      }
+      call.logger.info({ pid: current.pid, version: current.version }, 'replacing baseline instance of another version');
+      await stopInstance(current, this.options.stopGraceMs, call);
+    }
+    const state = await this.start(call, target, 'baseline', instance, version);
+    call.logger.info({ pid: state.pid, version, port: state.port }, 'baseline instance started');
+  }
+
+  /** Polls `GET http://127.0.0.1:<baselinePort><healthPath>` until it answers 200. */
+  async checkBaselineHealth(call: PlatformCall): Promise<HealthResult> {
+    const target = this.target(call);
+    const instance = this.baselineInstance(call, target);
+    return pollHealth(call, () => this.probePool(call, [instance], target.healthPath), this.options.healthIntervalMs);
+  }
+
+  /** Stops the baseline instance's process group and removes its pid file; nothing to do when none runs. */
+  async terminateBaseline(call: PlatformCall): Promise<void> {
+    const target = this.target(call);
+    const file = stateFileFor(target.stateDir, call.spec.service, 'baseline');
+    const current = await readInstanceState(file);
+    if (!current) {
+      call.logger.info('no baseline to terminate');
+      return;
+    }
+    const outcome = await stopInstance(current, this.options.stopGraceMs);
+    await rm(file, { force: true });
+    call.logger.info({ pid: current.pid, port: current.port, outcome }, 'baseline instance terminated');
+  }
+
+  private baselineInstance(call: PlatformCall, target: ProcessTarget): PoolInstance {
+    const port = target.baselinePort;
+    if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new ConfigError(`a fresh baseline needs platform.baselinePort, a TCP port; got ${port}`, 'platform.baselinePort');
+    }
+    return { index: 0, port, file: stateFileFor(target.stateDir, call.spec.service, 'baseline') };
+  }
+
   /** The instances of `slot`'s pool: `replicas` of them on consecutive ports. */
-  private pool(call: PlatformCall, target: ProcessTarget, slot: Slot): PoolInstance[] {
+  private pool(call: PlatformCall, target: ProcessTarget, slot: 'canary' | 'stable'): PoolInstance[] {
     // A spec from before pools existed (an older history) has no `replicas`: one instance.
     const count = target.replicas?.[slot] ?? 1;
     const first = slot === 'canary' ? target.canaryPort : target.stablePort;

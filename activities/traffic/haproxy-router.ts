@@ -1,6 +1,7 @@
 /**
  * Traffic router for HAProxy through its runtime API: canary weight `w` and stable weight `100 - w`
  * on two servers of one backend, so HAProxy's weighted balancing gives the canary `w` percent.
+ * With a fresh baseline (`judge.freshBaseline`) a third server gets weight `b` and stable `100 - w - b`.
  */
 import type { Logger } from 'pino';
 import { ConfigError, TrafficServerDownError, WeightMismatchError } from '../errors';
@@ -28,6 +29,8 @@ export interface HaproxyRouterConfig {
   backend: string;
   stableServer: string;
   canaryServer: string;
+  /** The operator's server for a fresh baseline instance; touched only when a weight change passes `baselineWeight`. */
+  baselineServer?: string;
   /** Timeout of one runtime API call (ms). */
   timeoutMs?: number;
   /**
@@ -72,8 +75,9 @@ export class HaproxyRouter implements TrafficRouter {
     private readonly logger?: Logger,
   ) {
     this.address = parseRuntimeApiAddress(config.runtimeApi);
-    for (const field of ['backend', 'stableServer', 'canaryServer'] as const) {
-      if (!NAME.test(config[field])) {
+    for (const field of ['backend', 'stableServer', 'canaryServer', 'baselineServer'] as const) {
+      const value = config[field];
+      if (value !== undefined && !NAME.test(value)) {
         throw new ConfigError(`traffic.${field} is not a valid HAProxy name: ${JSON.stringify(config[field])}`, `traffic.${field}`);
       }
     }
@@ -90,13 +94,23 @@ export class HaproxyRouter implements TrafficRouter {
     return this.getWeight(this.config.canaryServer, signal);
   }
 
-  /** Reads both servers' weights (`get weight`, two calls at once). */
-  async readWeights(signal?: AbortSignal): Promise<TrafficWeights> {
-    const [canary, stable] = await Promise.all([
+  /** Reads both servers' weights (`get weight`, two calls at once), and the baseline server's when asked. */
+  async readWeights(signal?: AbortSignal, options: { baseline?: boolean } = {}): Promise<TrafficWeights> {
+    const baselineServer = options.baseline ? this.requireBaselineServer() : undefined;
+    const [canary, stable, baseline] = await Promise.all([
       this.getWeight(this.config.canaryServer, signal),
       this.getWeight(this.config.stableServer, signal),
+      baselineServer === undefined ? undefined : this.getWeight(baselineServer, signal),
     ]);
-    return { canary, stable };
+    return baseline === undefined ? { canary, stable } : { canary, stable, baseline };
+  }
+
+  private requireBaselineServer(): string {
+    const server = this.config.baselineServer;
+    if (server === undefined) {
+      throw new ConfigError('a fresh baseline needs traffic.baselineServer (the backend\'s server for the baseline instance)', 'traffic.baselineServer');
+    }
+    return server;
   }
 
   /**
@@ -119,7 +133,12 @@ export class HaproxyRouter implements TrafficRouter {
       throw new ConfigError(`serverUpTimeoutMs must be a positive number of ms, got ${upTimeout}`, 'serverUpTimeoutMs');
     }
     const { stableServer, canaryServer } = this.config;
-    const target = { stable: 100 - weight, canary: weight };
+    const baselineWeight = options.baselineWeight;
+    if (baselineWeight !== undefined && !(Number.isInteger(baselineWeight) && baselineWeight >= 0 && baselineWeight + weight <= 100)) {
+      throw new ConfigError(`baselineWeight must be an integer from 0 to ${100 - weight}, got ${baselineWeight}`, 'baselineWeight');
+    }
+    const baselineServer = baselineWeight === undefined ? undefined : this.requireBaselineServer();
+    const target = { stable: 100 - weight - (baselineWeight ?? 0), canary: weight };
     const before = {
       canary: await this.getWeight(canaryServer, signal),
       stable: await this.getWeight(stableServer, signal),
@@ -140,6 +159,13 @@ export class HaproxyRouter implements TrafficRouter {
       if (options.force) await this.warnIfNotUsable(rising, options.reason, signal);
       else await this.waitUntilUsable(rising, falling, upTimeout ?? this.config.serverUpTimeoutMs, signal);
     }
+    if (baselineServer !== undefined && baselineWeight !== undefined) {
+      // A falling baseline leaves first (before stable could reach 0 beside it), a rising one comes
+      // last (after stable made room): the three weights never sum above 100 for long, never to 0.
+      current[baselineServer] = await this.getWeight(baselineServer, signal);
+      if (baselineWeight < (current[baselineServer] ?? 0)) steps.unshift([baselineServer, baselineWeight]);
+      else steps.push([baselineServer, baselineWeight]);
+    }
     for (const [server, value] of steps) {
       if (current[server] === value) continue; // idempotent: no command when already there
       await this.setWeight(server, value, signal);
@@ -147,13 +173,13 @@ export class HaproxyRouter implements TrafficRouter {
     const after = {
       canary: await this.getWeight(canaryServer, signal),
       stable: await this.getWeight(stableServer, signal),
+      ...(baselineServer === undefined ? {} : { baseline: await this.getWeight(baselineServer, signal) }),
     };
-    if (after.canary !== target.canary || after.stable !== target.stable) {
-      throw new WeightMismatchError(
-        `HAProxy weights read back as canary=${after.canary} stable=${after.stable}, expected canary=${target.canary} stable=${target.stable}`,
-        target,
-        after,
-      );
+    const expected = baselineWeight === undefined ? target : { ...target, baseline: baselineWeight };
+    if (after.canary !== target.canary || after.stable !== target.stable || (baselineWeight !== undefined && after.baseline !== baselineWeight)) {
+      const read = `canary=${after.canary} stable=${after.stable}${after.baseline === undefined ? '' : ` baseline=${after.baseline}`}`;
+      const wanted = `canary=${target.canary} stable=${target.stable}${baselineWeight === undefined ? '' : ` baseline=${baselineWeight}`}`;
+      throw new WeightMismatchError(`HAProxy weights read back as ${read}, expected ${wanted}`, expected, after);
     }
     this.logger?.debug({ before, after, address: formatRuntimeApiAddress(this.address) }, 'haproxy weights set');
     return after.canary;

@@ -47,13 +47,13 @@ export class TrafficRouterFactory {
     switch (traffic.kind) {
       case 'haproxy':
         return this.cache.get(JSON.stringify(['haproxy', traffic]), () => {
-          const { runtimeApi, backend, stableServer, canaryServer } = traffic;
+          const { runtimeApi, backend, stableServer, canaryServer, baselineServer } = traffic;
           if (usesPools(traffic) || stableServer === undefined || canaryServer === undefined) {
             const stable = poolSelector(traffic, 'stable');
             const canary = poolSelector(traffic, 'canary');
             return new HaproxyPoolRouter({ runtimeApi, backend, stable, canary, timeoutMs }, this.deps.logger);
           }
-          return new HaproxyRouter({ runtimeApi, backend, stableServer, canaryServer, timeoutMs }, this.deps.logger);
+          return new HaproxyRouter({ runtimeApi, backend, stableServer, canaryServer, baselineServer, timeoutMs }, this.deps.logger);
         });
       case 'webhook': {
         // Read the secret on every call so a rotated secret is picked up without a restart.

@@ -11,7 +11,7 @@ export interface TrafficRouter {
    * Reads the weights the load balancer really applies, for drift detection; `null` when this
    * router has no way to read them (it only knows what it was told).
    */
-  readWeights(signal?: AbortSignal): Promise<TrafficWeights | null>;
+  readWeights(signal?: AbortSignal, options?: { baseline?: boolean }): Promise<TrafficWeights | null>;
   /**
    * Routers over pools of servers: {@link setCanaryWeight}, also reporting the share the
    * per-server weights really give and which servers were left out (not usable).
@@ -59,6 +59,11 @@ export interface SetWeightOptions {
   canaryMembers?: number;
   /** With `canaryMembers`: some were just started, wait briefly for HAProxy to see them UP. */
   newCanaryMembers?: boolean;
+  /**
+   * Routers with a baseline server (`judge.freshBaseline`): its weight (percent); stable gets
+   * `100 - weight - baselineWeight`. Undefined: the baseline server is not touched.
+   */
+  baselineWeight?: number;
 }
 
 /** Weights as read from the load balancer. */
@@ -67,4 +72,6 @@ export interface TrafficWeights {
   canary: number;
   /** The stable server's weight, when the router has one of its own (HAProxy). */
   stable?: number;
+  /** The fresh baseline server's weight, when asked for and the router has one. */
+  baseline?: number;
 }

@@ -22,13 +22,18 @@ export const DEFAULT_PORTS = {
   haproxyRuntimeApi: 9999,
   stable: 8081,
   canary: 8082,
+  /**
+   * A fresh baseline of the stable version (judge.freshBaseline), HAProxy server `baseline` at
+   * weight 0 until a rollout gives it a share; below the frontend so stable/canary pools never reach it.
+   */
+  baseline: 8079,
   workerMetrics: 9464,
   /** The Temporal SDK's own Prometheus exporter in the worker. */
   workerSdkMetrics: 9465,
 } as const;
 
 /** HAProxy backend and server names the rollout's traffic target refers to. */
-export const HAPROXY_NAMES = { backend: 'checkout', stableServer: 'stable', canaryServer: 'canary' } as const;
+export const HAPROXY_NAMES = { backend: 'checkout', stableServer: 'stable', canaryServer: 'canary', baselineServer: 'baseline' } as const;
 
 /** Instances per version; more than one makes pools (servers `stable-1`... and `canary-1`...). */
 export interface StackReplicas {

@@ -41,6 +41,11 @@ export async function renderDemoSpec(config: StackConfig, paths: StackPaths): Pr
   doc.setIn(['traffic', 'runtimeApi'], `127.0.0.1:${p.haproxyRuntimeApi}`);
   doc.setIn(['platform', 'stablePort'], p.stable);
   doc.setIn(['platform', 'canaryPort'], p.canary);
+  if (!isPoolStack(config)) {
+    // The fresh baseline's slot (judge.freshBaseline): the operator's port and HAProxy server.
+    doc.setIn(['platform', 'baselinePort'], p.baseline);
+    doc.setIn(['traffic', 'baselineServer'], HAPROXY_NAMES.baselineServer);
+  }
   if (isPoolStack(config)) {
     // Pools: servers stable-1... and canary-1... (see haproxyConfig), instances on consecutive ports.
     doc.deleteIn(['traffic', 'stableServer']);

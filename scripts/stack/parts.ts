@@ -287,7 +287,8 @@ const canary: StackPart = {
   },
   probe: (ctx) => httpOk(`http://${HOST}:${ctx.config.ports.canary}/healthz`),
   readyTimeoutMs: 0,
-  stop: (ctx) => stopPlatformInstances(stateFiles(ctx, 'canary')),
+  // A fresh baseline (judge.freshBaseline) lives and goes with the canary.
+  stop: (ctx) => stopPlatformInstances([...stateFiles(ctx, 'canary'), stateFileFor(ctx.paths.platformState, ctx.config.service, 'baseline')]),
 };
 
 const haproxy = detachedPart('haproxy', 2, {

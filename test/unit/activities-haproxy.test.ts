@@ -285,6 +285,44 @@ describe('HaproxyRouter command order and verification', () => {
   });
 });
 
+describe('HaproxyRouter with a fresh baseline server (judge.freshBaseline)', () => {
+  it('gives the baseline server its weight and stable the rest, baseline falling first and rising last, all read back', async () => {
+    const fake = await fakeRuntimeApi();
+    fake.weights['app/baseline'] = 0;
+    try {
+      const router = new HaproxyRouter({ runtimeApi: fake.address, backend: 'app', stableServer: 'stable', canaryServer: 'canary', baselineServer: 'baseline' });
+      const sets = () => fake.commands.filter((c) => c.startsWith('set'));
+      assert.equal(await router.setCanaryWeight(20, undefined, { baselineWeight: 20 }), 20);
+      assert.deepEqual(sets(), ['set weight app/canary 20', 'set weight app/stable 60', 'set weight app/baseline 20']);
+      assert.deepEqual(await router.readWeights(undefined, { baseline: true }), { canary: 20, stable: 60, baseline: 20 });
+      fake.commands.length = 0;
+      await router.setCanaryWeight(0, undefined, { baselineWeight: 0 });
+      assert.deepEqual(sets(), ['set weight app/baseline 0', 'set weight app/stable 100', 'set weight app/canary 0']);
+      assert.deepEqual(fake.bothZeroSeen, []);
+      // Without baselineWeight (a spec without a fresh baseline) the baseline server is never touched.
+      fake.commands.length = 0;
+      await router.setCanaryWeight(5);
+      assert.deepEqual(await router.readWeights(), { canary: 5, stable: 95 });
+      assert.ok(fake.commands.every((c) => !c.includes('baseline')), fake.commands.join('; '));
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('refuses a baseline weight without a baseline server, or one that leaves stable below 0, naming the field', async () => {
+    const fake = await fakeRuntimeApi();
+    try {
+      const plain = new HaproxyRouter({ runtimeApi: fake.address, backend: 'app', stableServer: 'stable', canaryServer: 'canary' });
+      await assert.rejects(plain.setCanaryWeight(20, undefined, { baselineWeight: 20 }), { name: 'ConfigError', field: 'traffic.baselineServer' });
+      const router = new HaproxyRouter({ runtimeApi: fake.address, backend: 'app', stableServer: 'stable', canaryServer: 'canary', baselineServer: 'baseline' });
+      await assert.rejects(router.setCanaryWeight(60, undefined, { baselineWeight: 50 }), { name: 'ConfigError', field: 'baselineWeight' });
+      assert.deepEqual(fake.commands.filter((c) => c.startsWith('set')), []);
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
 describe('HAProxy answer parsing', () => {
   it('accepts only "<n> (initial <m>)"', () => {
     assert.equal(parseGetWeightAnswer('get weight a/b', 'a/b', '50 (initial 100)\n\n'), 50);

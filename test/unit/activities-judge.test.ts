@@ -92,6 +92,34 @@ describe('judgeCanary activity', () => {
     assert.match(await registry.getSingleMetricAsString('phoenix_judge_score'), /rollout_id="rollout-checkout"\} 100/);
   });
 
+  it('with judge.freshBaseline, judges the canary against the fresh baseline\'s series (track="baseline"), not the warm stable\'s', async () => {
+    const registry = new Registry();
+    // The long-running stable is 15% faster (warm caches); the fresh baseline is like the canary.
+    const { fetchImpl, queries } = prometheus((version) => spread(version === 'v1' ? 85 : 100, 30));
+    const fresh = (query: string) => query.includes('track="baseline"');
+    const fetchFresh = (async (url: string | URL | Request, init?: RequestInit) => {
+      const body = new URLSearchParams(typeof init?.body === 'string' ? init.body : '');
+      // The fresh baseline answers as v1-fresh: the double keys its values by the version it reads.
+      if (fresh(body.get('query') ?? '')) body.set('query', (body.get('query') ?? '').replace('version="v1"', 'version="v1-fresh"'));
+      return fetchImpl(url, { ...init, body: body.toString() });
+    }) as typeof fetch;
+    const acts = createActivities({ logger: pino({ level: 'silent' }), registry, fetch: fetchFresh });
+    const s = rolloutSpecSchema.parse({
+      service: 'checkout',
+      stable: 'v1',
+      canary: 'v2',
+      traffic: { kind: 'haproxy', runtimeApi: '127.0.0.1:9999', backend: 'checkout', stableServer: 'stable', canaryServer: 'canary', baselineServer: 'baseline' },
+      platform: { kind: 'process', command: ['demo', '{{version}}', '{{port}}'], stablePort: 8081, canaryPort: 8082, baselinePort: 8079 },
+      metrics: { prometheusUrl: 'http://prometheus.test:9090' },
+      judge: { metrics: [{ metric: 'p95_latency', critical: true }], step: '4s', freshBaseline: true },
+    });
+    const result = await acts.judgeCanary({ rolloutId: 'rollout-checkout', spec: s, windowMs: 120_000 });
+    assert.equal(result.status.verdict, 'pass', JSON.stringify(result.status));
+    assert.equal(queries.filter(fresh).length, 1, queries.join('\n'));
+    assert.ok(queries.some((q) => q.includes('version="v1-fresh",track="baseline"')), 'the baseline side selects the fresh instance');
+    assert.ok(queries.some((q) => q.includes('version="v2"') && !fresh(q)), 'the canary side is queried as before');
+  });
+
   it('refuses a spec without a judge as a non-retryable ConfigError', async () => {
     const acts = createActivities({ logger: pino({ level: 'silent' }), registry: new Registry(), fetch: prometheus(() => []).fetchImpl });
     const s = { ...spec({ metrics: [{ metric: 'p95_latency' }] }) };

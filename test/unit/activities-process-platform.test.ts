@@ -139,6 +139,35 @@ describe('process platform', () => {
     await env.run(restarted.terminateCanary, input); // harmless when gone
   });
 
+  it('fresh baseline: starts the stable version on baselinePort, checks its health, leaves it alone on a redeploy, terminates it', async () => {
+    const spec = await specFor({}, 'fresh');
+    const baselinePort = await freePort();
+    const withBaseline = { ...spec, platform: { ...portsOf(spec), baselinePort } };
+    const { stateDir } = portsOf(spec);
+    const activities = mkActivities();
+    const input = { rolloutId: 'rollout-fresh', spec: withBaseline };
+    const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 30_000 }, quiet);
+    const file = path.join(stateDir, 'fresh-baseline.json');
+
+    await env.run(activities.deployBaseline, input);
+    const state = await readInstanceState(file);
+    assert.ok(state && alive(state.pid), 'pid file records a live baseline process');
+    assert.equal(state.version, 'v1', 'the stable version');
+    assert.equal(state.port, baselinePort);
+    const health: HealthResult = await env.run(activities.checkBaselineHealth, input);
+    assert.equal(health.healthy, true, health.detail);
+    assert.equal(await (await fetch(`http://127.0.0.1:${baselinePort}/`)).text(), 'v1');
+    await env.run(activities.deployBaseline, input);
+    assert.equal((await readInstanceState(file))?.pid, state.pid, 'a retried deploy keeps the running baseline');
+    assert.equal(existsSync(path.join(stateDir, 'fresh-canary.json')), false, 'the canary slot is untouched');
+
+    await env.run(activities.terminateBaseline, input);
+    assert.ok(await waitDead(state.pid), 'baseline stopped');
+    assert.equal(existsSync(file), false);
+    await env.run(activities.terminateBaseline, input); // harmless when gone
+    await assert.rejects(env.run(activities.deployBaseline, { rolloutId: 'rollout-fresh', spec }), /platform\.baselinePort/);
+  });
+
   it('a worker killed between the spawn and the pid file: the retried deploy stops the unrecorded instance and starts afresh', async () => {
     const spec = await specFor();
     const { canaryPort, stateDir } = portsOf(spec);

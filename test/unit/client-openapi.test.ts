@@ -71,6 +71,7 @@ test('RolloutStatus documents every field of the contract type', () => {
     rollbackAction: null, stuckReason: null, timeline: [], operatorEvents: [], startedAt: '', continuedAsNew: 0,
     targets: null, fastGuard: { running: false, starts: 0, failures: 0, lastError: null, lastResult: null, at: '' },
     judge: { at: '', score: 100, verdict: 'pass', passThreshold: 95, marginalThreshold: 75, metrics: [], history: [] },
+    freshBaseline: { version: '', state: 'running', weight: 0 },
   };
   const doc = loadOpenApiDocument() as { components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
   assert.deepEqual(Object.keys(doc.components.schemas.RolloutStatus?.properties ?? {}).sort(), Object.keys(status).sort());

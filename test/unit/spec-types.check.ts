@@ -86,6 +86,8 @@ type TrafficTarget =
       stableServers?: string[] | { prefix: string };
       /** Added: the canary pool, by names or name prefix. */
       canaryServers?: string[] | { prefix: string };
+      /** Added: the fresh baseline's server (judge.freshBaseline). */
+      baselineServer?: string;
     }
   | {
       kind: 'webhook';
@@ -116,6 +118,8 @@ type PlatformTarget =
       passEnv?: string[];
       stablePort: number;
       canaryPort: number;
+      /** Added: the fresh baseline's port (judge.freshBaseline). */
+      baselinePort?: number;
       /** Added: instances per version; instance i listens on stablePort + i / canaryPort + i. */
       replicas: { stable: number; canary: number };
       /** Added: `weight` grows the canary pool with its traffic share, `full` deploys it whole. */

@@ -25,6 +25,7 @@ import type {
   SetWeightResult,
 } from '../../activities/types';
 import type { JudgeResult } from '../../activities/judge/types';
+import { freshBaselineWeight } from '../../rollout-spec/fresh-baseline';
 import type { MetricName } from '../../rollout-spec/types';
 
 /** Healthy values for every metric, in the spec's units (fractions, ms). */
@@ -55,11 +56,15 @@ export interface Call {
   atMs?: number;
   /** guardCanary: recorded when the attempt was cancelled. */
   cancelled?: boolean;
+  /** setCanaryWeight with judge.freshBaseline: the baseline's weight it applied. */
+  baseline?: number;
 }
 
 export class FakeWorld {
   weight = 0;
   canaryRunning = false;
+  /** The fresh baseline instance (judge.freshBaseline) runs. */
+  baselineRunning = false;
   promoted = false;
   calls: Call[] = [];
   /** Errors to throw from an activity, e.g. a non-retryable ApplicationFailure from setCanaryWeight. */
@@ -160,6 +165,12 @@ export class FakeWorld {
         }
         this.weight = input.weight;
         this.routerWeight = null;
+        // As the real activity: a fresh baseline's share follows the canary's weight.
+        if (input.spec.judge?.freshBaseline) {
+          const baseline = freshBaselineWeight(input.weight);
+          this.calls[this.calls.length - 1] = { ...(this.calls[this.calls.length - 1] as Call), baseline };
+          return { weight: this.weight, baseline };
+        }
         return { weight: this.weight };
       },
       analyseCanary: async (input: AnalyseCanaryInput): Promise<AnalyseCanaryResult> => {
@@ -199,6 +210,18 @@ export class FakeWorld {
       terminateCanary: async (_: RolloutRef): Promise<void> => {
         this.calls.push({ activity: 'terminateCanary' });
         this.canaryRunning = false;
+      },
+      deployBaseline: async (_: RolloutRef): Promise<void> => {
+        this.calls.push({ activity: 'deployBaseline' });
+        this.baselineRunning = true;
+      },
+      checkBaselineHealth: async (_: RolloutRef): Promise<HealthResult> => {
+        this.calls.push({ activity: 'checkBaselineHealth' });
+        return { healthy: this.baselineRunning, detail: this.baselineRunning ? 'ok' : 'not running' };
+      },
+      terminateBaseline: async (_: RolloutRef): Promise<void> => {
+        this.calls.push({ activity: 'terminateBaseline' });
+        this.baselineRunning = false;
       },
       guardCanary: async (_: GuardCanaryInput): Promise<GuardCanaryResult> => {
         this.calls.push({ activity: 'guardCanary', weight: this.weight, atMs: Date.now() });

@@ -58,6 +58,10 @@ export function createScaleDoubles(record: (call: ScaleCall) => void): RolloutAc
     terminateCanary: async (input) => {
       weights.delete(input.rolloutId);
     },
+    // The bench's specs have no fresh baseline (judge.freshBaseline).
+    deployBaseline: async () => undefined,
+    checkBaselineHealth: async () => ({ healthy: true, detail: 'ok' }),
+    terminateBaseline: async () => undefined,
     // Only runs when a spec enables the fast guard (the bench's does not): sample until cancelled.
     guardCanary: async (): Promise<GuardCanaryResult> => {
       const ctx = Context.current();
