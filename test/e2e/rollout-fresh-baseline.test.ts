@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isInstanceRunning, readInstanceState, stateFileFor } from '../../activities/platform';
+import { formatFreshBaseline } from '../../client/render';
 import { startStack, type Stack } from '../helpers/stack';
 
 interface VectorAnswer {
@@ -61,6 +62,7 @@ describe('the fresh baseline on the real stack', { timeout: 180_000 }, () => {
     assert.deepEqual(await stack.haproxyWeights(), { stable: 60, canary: 20 });
     assert.deepEqual(at20.freshBaseline, { version: 'v1', state: 'running', weight: 20 });
     assert.equal(at20.timeline[at20.timeline.length - 1]?.baseline, 20);
+    assert.equal(formatFreshBaseline(at20), 'judge baseline: fresh v1 instance (running), 20% of traffic; stable 60%');
 
     // 2. The judge's baseline side: samples, and the series it selects are the baseline process's alone.
     const judged = await stack.waitForStatus('a judgement with baseline samples', (s) => (s.judge?.metrics[0]?.baselineSamples ?? 0) >= 3, 60_000);

@@ -10,7 +10,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { JudgeCanaryInput } from '../../activities/types';
 import type { JudgeResult } from '../../activities/judge/types';
-import { statusQuery, type RolloutStatus } from '../../workflows/contract';
+import { formatStatus } from '../../client/render';
+import { abortUpdate, statusQuery, type RolloutStatus } from '../../workflows/contract';
 import { createTimeSkippingEnv } from '../helpers/temporal';
 import { FakeWorld, type Call } from './fake-world';
 import { MINUTE, runRollout, workflowBundle } from './harness';
@@ -90,6 +91,9 @@ describe('the fresh baseline in canaryRollout', () => {
     assert.equal(world.baselineRunning, false);
     assert.deepEqual(at20?.freshBaseline, { version: 'v1', state: 'running', weight: 20 });
     assert.equal(at20?.weight, 20);
+    const shown = at20 ? formatStatus(at20) : [];
+    assert.ok(shown.includes('judge baseline: fresh v1 instance (running), 20% of traffic; stable 60%'), shown.join('\n'));
+    assert.ok(shown.some((l) => l.startsWith('phase: expanded_canary (step 2)  weight: 20% (fresh baseline 20%)')), shown.join('\n'));
     assert.deepEqual(
       run.result.timeline.map((t) => [t.weight, t.baseline]),
       [[0, 0], [5, 5], [20, 20], [40, 30], [60, 20], [80, 10], [100, 0], [0, 0]],
@@ -106,6 +110,20 @@ describe('the fresh baseline in canaryRollout', () => {
     assert.equal(world.count('terminateBaseline'), 1);
     assert.equal(world.baselineRunning, false);
     assert.equal(world.count('promoteCanary'), 0);
+  });
+
+  it('is terminated with the canary when an operator aborts at 20%', async () => {
+    const world = new FakeWorld();
+    const run = await runRollout(env, freshBaselineSpec(), {
+      world,
+      drive: async (handle) => {
+        await env.sleep(13 * MINUTE);
+        await handle.executeUpdate(abortUpdate, { args: [{ reason: 'wrong build', by: 'alice' }] });
+      },
+    });
+    assert.equal(run.result.outcome, 'aborted', run.result.reason);
+    assert.deepEqual(sequence(world).slice(-4), ['setCanaryWeight 20/20', 'setCanaryWeight 0/0', 'terminateCanary', 'terminateBaseline']);
+    assert.equal(world.baselineRunning, false);
   });
 
   it('a baseline that never turns healthy fails the rollout before any traffic, and both instances are terminated', async () => {
