@@ -44,6 +44,7 @@ import {
 } from './services';
 import { startChaosTemporal, type ChaosTemporal, type ChaosTemporalKind } from './temporal';
 import { createWorkerPool, type WorkerPool } from './workers';
+import { waitForScrapes } from '../stack/prometheus-scraped';
 
 /** Options of one run. */
 export interface ChaosOptions {
@@ -159,6 +160,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosOutcome> {
 
     // Rollouts start spread out, so their weight changes do not line up.
     const promUrl = prometheus.url;
+    await waitForScrapes(promUrl, '{job="demo"}');
     const tracked: Tracked[] = services.map((s) => {
       const spec = chaosSpec(s, { runtimeApi: haproxy.runtimeApi, prometheusUrl: promUrl, stateDir }, size.plan);
       return { service: s, spec, rolloutId: '', analyses: [] };

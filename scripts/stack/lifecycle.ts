@@ -15,6 +15,7 @@ import { readEndpoints, stackEndpoints, writeEndpoints, type StackEndpoints } fr
 import { STACK_PARTS, type StackContext, type StackPart } from './parts';
 import { tailLog } from './processes';
 import { tcpOpen, waitUntil } from './readiness';
+import { waitForScrapes } from './prometheus-scraped';
 
 /** Thrown when one or more parts fail to start; names each with its log tail. */
 export class StackStartError extends Error {
@@ -97,6 +98,9 @@ export async function stackUp(requested: StackConfig, env: NodeJS.ProcessEnv, lo
         failed.map((e) => (e as Error & { part?: string }).part ?? '?'),
       );
     }
+  }
+  if (parts.some((p) => p.name === 'prometheus') && parts.some((p) => p.name === 'stable')) {
+    await waitForScrapes(endpoints.prometheus, '{track="stable"}');
   }
   return endpoints;
 }

@@ -105,7 +105,9 @@ describe('scenario 5: Prometheus down during analysis (real stack)', { timeout: 
   });
 
   test('noData rollback (default): no check passes, rollback after consecutiveLimit analyses', async (t: TestContext) => {
-    const limit = 5;
+    // Above the no-data streak a loaded box can show before the canary's first scrapes at 5%,
+    // which would end the rollout before Prometheus is even stopped.
+    const limit = 8;
     const spec = stack.spec(planOverrides('2m', { action: 'rollback', consecutiveLimit: limit }));
     assert.equal(spec.noData.action, 'rollback');
     const started = await stack.client.start(spec);

@@ -348,22 +348,37 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     }
   };
 
-  const waitForStatus = (
+  const waitForStatus = async (
     what: string,
     accept: (status: RolloutStatus) => boolean,
     timeoutMs?: number,
     intervalMs?: number,
-  ): Promise<RolloutStatus> =>
-    waitFor(
-      what,
-      async () => {
-        const s = await client.status(service);
-        if (ENDED_STATES.includes(s.state)) throw new Error(`rollout ended early: ${s.state} ${s.rollbackReason}`);
-        return accept(s) ? s : undefined;
-      },
-      timeoutMs,
-      intervalMs,
-    );
+  ): Promise<RolloutStatus> => {
+    let seen: RolloutStatus | undefined;
+    try {
+      return await waitFor(
+        what,
+        async () => {
+          const s = await client.status(service);
+          seen = s;
+          // Not a final answer: right after a start the service's previous rollout may still be the one seen.
+          if (ENDED_STATES.includes(s.state)) throw new Error(`rollout ended early: ${s.state} ${s.rollbackReason}`);
+          return accept(s) ? s : undefined;
+        },
+        timeoutMs,
+        intervalMs,
+      );
+    } catch (err) {
+      // Say what the rollout looked like when the wait gave up: which checks kept it from matching.
+      if (seen === undefined) throw err;
+      const checks = seen.checks
+        .filter((c) => c.outcome !== 'pass')
+        .map((c) => `${c.check}=${c.outcome}${c.value === null ? '' : `(${c.value})`}${c.detail ? ` ${c.detail}` : ''}`);
+      const last = `last status: ${seen.state} phase ${seen.phase} weight ${seen.weight}%, ${seen.checks.length} checks, not passing: ${checks.join('; ') || 'none'}`;
+      (err as Error).message = `${(err as Error).message.split('\n')[0]}\n${last}\n${(err as Error).message.split('\n').slice(1).join('\n')}`;
+      throw err;
+    }
+  };
 
   const alerts = async (...matchers: string[]): Promise<AlertmanagerAlert[]> => {
     const query = matchers.map((m) => `filter=${encodeURIComponent(m)}`).join('&');
