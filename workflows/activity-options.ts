@@ -2,12 +2,34 @@
  * The activity option profiles of a rollout, one per kind of I/O, each with its timeouts and an
  * explicit retry policy. The workflow picks a profile by what is at stake, not per call.
  */
-import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  isCancellation,
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  type LocalActivityOptions,
+} from '@temporalio/workflow';
 import type { RolloutActivities } from '../activities/types';
 import type { RolloutSpec } from '../rollout-spec/types';
 import { NON_RETRYABLE_ERROR_TYPES } from './contract';
 
 const nonRetryableErrorTypes = [...NON_RETRYABLE_ERROR_TYPES];
+
+/**
+ * The patch that made forward weight changes local activities: each then runs inside the workflow
+ * task that reached it (one marker) instead of costing an activity task and a second workflow task,
+ * a quarter of a rollout's workflow tasks and most of its activity tasks (issue 10 §2). The move
+ * back to stable stays an activity task (its own fail-fast profile). Runs recorded before it keep
+ * their activities.
+ */
+export const LOCAL_WEIGHT_CHANGES_PATCH = 'local-weight-changes-v1';
+
+/** True when this run makes forward weight changes local activities. */
+function weightChangesAreLocal(): boolean {
+  return patched(LOCAL_WEIGHT_CHANGES_PATCH);
+}
 
 /**
  * How long a rollback's traffic move waits for stable to be UP before it reports failure. Short,
@@ -17,7 +39,7 @@ export const ROLLBACK_SERVER_UP_TIMEOUT_MS = 2_000;
 
 /** The profiles; every activity is reachable through each, the names say which to use for what. */
 export interface RolloutActivityProfiles {
-  /** Forward traffic moves: converge even if the load balancer is briefly unreachable. */
+  /** Forward traffic moves: converge even if the load balancer is briefly unreachable (local since LOCAL_WEIGHT_CHANGES_PATCH). */
   traffic: RolloutActivities;
   /** Traffic back to stable: fail fast so the workflow can say it is stuck, then retry on its own. */
   rollbackTraffic: RolloutActivities;
@@ -50,13 +72,40 @@ export interface RolloutActivityProfiles {
   judge: RolloutActivities;
 }
 
+/**
+ * Local activities whose failures read as an activity's do. The SDK hands a failed local activity's
+ * error to the workflow as is, without the ActivityFailure (and activity name) a task's failure
+ * comes in, so the rollout's reason would lose which call failed.
+ */
+function localActivitiesNamedOnFailure(options: LocalActivityOptions): RolloutActivities {
+  const acts = proxyLocalActivities<RolloutActivities>(options);
+  return new Proxy(acts, {
+    get(target, name) {
+      const call = target[name as keyof RolloutActivities] as (...args: unknown[]) => Promise<unknown>;
+      return async (...args: unknown[]) => {
+        try {
+          return await call(...args);
+        } catch (err) {
+          if (isCancellation(err) || err instanceof ActivityFailure || !(err instanceof Error)) throw err;
+          throw new ActivityFailure('Local activity failed', String(name), undefined, 'NON_RETRYABLE_FAILURE', undefined, err);
+        }
+      };
+    },
+  });
+}
+
 export function activitiesFor(spec: RolloutSpec): RolloutActivityProfiles {
+  const local = weightChangesAreLocal();
+  const trafficOptions = {
+    startToCloseTimeout: '30s',
+    scheduleToCloseTimeout: '10m',
+    retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', nonRetryableErrorTypes },
+  } as const;
   return {
-    traffic: proxyActivities<RolloutActivities>({
-      startToCloseTimeout: '30s',
-      scheduleToCloseTimeout: '10m',
-      retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', nonRetryableErrorTypes },
-    }),
+    // A weight change is a read-back-verified idempotent set, so re-running it on another worker
+    // after a crash is harmless; as a local activity an operator's update waits for it (the SDK
+    // extends the workflow task while it runs), which a forward move's short wait keeps brief.
+    traffic: local ? localActivitiesNamedOnFailure(trafficOptions) : proxyActivities<RolloutActivities>(trafficOptions),
     rollbackTraffic: proxyActivities<RolloutActivities>({
       startToCloseTimeout: '15s',
       retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumAttempts: 2, nonRetryableErrorTypes },

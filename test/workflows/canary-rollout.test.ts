@@ -33,7 +33,7 @@ function steps(timeline: { minute: number; weight: number }[]): [number, number]
 
 describe('canaryRollout on the time-skipping server', () => {
   it('walks the default plan on the seed timings and promotes', async () => {
-    const run = await runRollout(env, seedSpec(), { record: 'v5-default-plan-promoted' });
+    const run = await runRollout(env, seedSpec(), { record: 'v7-default-plan-promoted' });
     assert.equal(run.result.outcome, 'promoted', run.result.reason);
     assert.deepEqual(steps(run.timeline), [
       [2, 5],
@@ -53,12 +53,18 @@ describe('canaryRollout on the time-skipping server', () => {
     assert.equal(run.world.count('analyseCanary'), 90);
     assert.ok(run.result.checks.every((c) => c.outcome === 'pass'));
     // The scale budget (docs/scaling.md): each round is a local activity inside the task its timer
-    // woke, so it costs a timer, one workflow task and a marker, and no activity task.
+    // woke, so it costs a timer, one workflow task and a marker, and no activity task. So is each
+    // forward weight change (local-weight-changes-v1).
     const events = (await env.client.workflow.getHandle(run.workflowId).fetchHistory()).events ?? [];
-    const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'analyseCanary');
-    assert.equal(scheduled.length, 0, 'no analysis round is an activity task');
-    const markers = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
-    assert.equal(markers.length, 90, 'every analysis round is a local-activity marker');
+    const tasks = events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    assert.deepEqual(tasks.sort(), ['checkCanaryHealth', 'deployCanary', 'preflightMetrics', 'promoteCanary', 'resolveAlerts', 'resolveRollout', 'terminateCanary']);
+    const local = events.flatMap((e) => {
+      const m = e.markerRecordedEventAttributes;
+      const data = m?.markerName === 'core_local_activity' ? m.details?.data?.payloads?.[0]?.data : undefined;
+      return data ? [(JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string }).activity_type] : [];
+    });
+    const localCounts = Object.fromEntries([...new Set(local)].map((name) => [name, local.filter((n) => n === name).length]));
+    assert.deepEqual(localCounts, { setCanaryWeight: 9, analyseCanary: 90 });
     assert.ok(events.length <= 90 * 6 + 120, `history has ${events.length} events for 90 analysis rounds`);
     console.log(`default plan timeline (min, weight): ${JSON.stringify(run.timeline.map((t) => [t.minute, t.weight]))}`);
   });
@@ -66,7 +72,7 @@ describe('canaryRollout on the time-skipping server', () => {
   it('rolls back at once on a critical error rate in phase 2', async () => {
     const world = new FakeWorld();
     world.metric = (q, weight) => (q.metric === 'error_rate' && q.target === 'canary' && weight >= 20 ? 0.05 : HEALTHY[q.metric]);
-    const run = await runRollout(env, seedSpec(), { world, record: 'v5-immediate-rollback' });
+    const run = await runRollout(env, seedSpec(), { world, record: 'v7-immediate-rollback' });
     assert.equal(run.result.outcome, 'rolled_back');
     assert.match(run.result.reason, /error_rate > 1%|critical/);
     assert.deepEqual(
