@@ -269,9 +269,10 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
           },
           'canary weight set',
         );
-        if (split) return { weight, share: split.share, servers: split.servers, leftOut: split.leftOut };
+        const appliedAtMs = Date.now();
+        if (split) return { weight, share: split.share, servers: split.servers, leftOut: split.leftOut, appliedAtMs };
         // The router read the baseline's weight back with the others: a returned weight means it matched.
-        return baselineWeight === undefined ? { weight } : { weight, baseline: baselineWeight };
+        return baselineWeight === undefined ? { weight, appliedAtMs } : { weight, baseline: baselineWeight, appliedAtMs };
       });
     },
 

@@ -49,6 +49,11 @@ export interface SetWeightResult {
   leftOut?: Record<string, string>;
   /** With `judge.freshBaseline`: the fresh baseline server's weight read back (percent). */
   baseline?: number;
+  /**
+   * When the router read the weight back (epoch ms, worker clock). Workflow time stands still while
+   * a local activity runs, so a forward move that waited records this, not when it began.
+   */
+  appliedAtMs?: number;
 }
 
 export type MetricTarget = 'canary' | 'baseline';

@@ -227,10 +227,11 @@ export class Rollout {
 
   // --- records --------------------------------------------------------------------------------------
 
-  recordWeight(weight: number, reason: string, share?: number, baseline?: number): void {
+  /** `appliedAtMs`: when the router confirmed it, if later than now (a local activity's wait). */
+  recordWeight(weight: number, reason: string, share?: number, baseline?: number, appliedAtMs?: number): void {
     this.data.weight = weight;
     this.data.timeline.push({
-      at: new Date().toISOString(),
+      at: new Date(Math.max(Date.now(), appliedAtMs ?? 0)).toISOString(),
       weight,
       phase: this.phaseName(),
       reason,

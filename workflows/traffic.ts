@@ -23,14 +23,18 @@ export async function applyWeight(
   reason: string,
   startingStep?: PlanStep,
 ): Promise<void> {
-  const { weight: applied, share, baseline } = await acts.traffic.setCanaryWeight({ ...r.ref, weight, context: r.context(startingStep) });
-  r.recordWeight(applied, reason, share, baseline);
+  const { weight: applied, share, baseline, appliedAtMs } = await acts.traffic.setCanaryWeight({
+    ...r.ref,
+    weight,
+    context: r.context(startingStep),
+  });
+  r.recordWeight(applied, reason, share, baseline, appliedAtMs);
 }
 
 /** Re-applies the current weight and reads it back; the timeline records it only if it was not there. */
 export async function verifyWeight(r: Rollout, acts: RolloutActivityProfiles, reason: string): Promise<void> {
-  const { weight: applied, share, baseline } = await acts.traffic.setCanaryWeight({ ...r.ref, weight: r.weight, context: r.context() });
-  if (applied !== r.weight) r.recordWeight(applied, reason, share, baseline);
+  const { weight: applied, share, baseline, appliedAtMs } = await acts.traffic.setCanaryWeight({ ...r.ref, weight: r.weight, context: r.context() });
+  if (applied !== r.weight) r.recordWeight(applied, reason, share, baseline, appliedAtMs);
 }
 
 /**

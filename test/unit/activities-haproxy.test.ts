@@ -28,6 +28,7 @@ import { freePort } from '../helpers/free-port';
 import { startHaproxy, startStableCanarySplit, type HaproxyHandle, type StableCanarySplit } from '../helpers/haproxy';
 import { startHttpServer, type TestHttpServer } from '../helpers/http-servers';
 import { rolloutSpec } from '../helpers/rollout-spec';
+import { withoutAppliedAt } from '../helpers/set-weight-result';
 
 const logger = pino({ level: 'silent' });
 
@@ -71,7 +72,7 @@ describe('setCanaryWeight with a real HAProxy', () => {
   it('sets both weights, reads them back and splits real traffic', async () => {
     const spec = specFor(haproxy.runtimeApi);
     const result = await env.run(activities.setCanaryWeight, { rolloutId: 'rollout-checkout', spec, weight: 30 });
-    assert.deepEqual(result, { weight: 30 });
+    assert.deepEqual(withoutAppliedAt(result), { weight: 30 });
     assert.equal(await getWeight(haproxy.runtimeApi, 'app/canary'), 30);
     assert.equal(await getWeight(haproxy.runtimeApi, 'app/stable'), 70);
 
@@ -460,7 +461,7 @@ describe('setCanaryWeight waits for the server HAProxy reports DOWN', () => {
 
     canary = await startHttpServerOn(canaryPort, 'canary');
     const upAt = Date.now();
-    assert.deepEqual(await switching, { weight: 100 });
+    assert.deepEqual(withoutAppliedAt(await switching), { weight: 100 });
     assert.ok(doneAt - started >= 1000, `returned after ${doneAt - started} ms`);
     // downinter 250ms: the first check after the start marks it UP; polling adds at most ~150 ms.
     assert.ok(doneAt - upAt < 8000, `took ${doneAt - upAt} ms after the canary came up`);
@@ -564,7 +565,7 @@ describe('setCanaryWeight waits for the server HAProxy reports DOWN', () => {
     const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
     const move = (weight: number, extra: { serverUpTimeoutMs?: number; force?: boolean } = {}) =>
       env.run(activities.setCanaryWeight, { rolloutId: 'rollout-checkout', spec: specFor(haproxy.runtimeApi), weight, ...extra });
-    assert.deepEqual(await move(100), { weight: 100 });
+    assert.deepEqual(withoutAppliedAt(await move(100)), { weight: 100 });
     await stable.stop();
     await waitForState(haproxy.runtimeApi, 'stable', false);
 
@@ -579,7 +580,7 @@ describe('setCanaryWeight waits for the server HAProxy reports DOWN', () => {
     assert.equal(lines.filter((l) => l.includes('forced')).length, 0);
 
     const forcedAt = Date.now();
-    assert.deepEqual(await move(0, { force: true }), { weight: 0 });
+    assert.deepEqual(withoutAppliedAt(await move(0, { force: true })), { weight: 0 });
     assert.ok(Date.now() - forcedAt < 2000, `forced move took ${Date.now() - forcedAt} ms`);
     assert.deepEqual(await weights(), { canary: 0, stable: 100 });
     const warnings = lines.map((l) => JSON.parse(l) as { level: number; msg: string; state?: string; reason?: string });
