@@ -314,6 +314,34 @@ describe('dashboard pieces', () => {
     assert.equal(phaseStartedAt(s), 'b');
   });
 
+  test('an ended status that arrives after a newer answer is not lost: the poll goes on and pushes the end', async () => {
+    // The first poll is slow and answers "aborted"; a refresh started later answers "rolling back"
+    // first. The stale "aborted" is dropped, and the next poll must still fetch and push it.
+    const answers: ((s: RolloutStatus) => void)[] = [];
+    let calls = 0;
+    const hub = new WatchHub({
+      status: () => {
+        calls++;
+        if (calls <= 2) return new Promise<RolloutStatus>((resolve) => answers.push(resolve));
+        return Promise.resolve(status({ state: 'aborted' }));
+      },
+      intervalMs: 20,
+    });
+    const seen: string[] = [];
+    const stop = hub.subscribe('rollout-checkout', (e) => {
+      if (e.type === 'status') seen.push(e.status.state);
+    });
+    hub.refresh('rollout-checkout');
+    answers[1]?.(status({ state: 'rolling_back' }));
+    await new Promise((r) => setImmediate(r));
+    answers[0]?.(status({ state: 'aborted' }));
+    const deadline = Date.now() + 2_000;
+    while (seen.at(-1) !== 'aborted' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(seen, ['rolling_back', 'aborted']);
+    stop();
+    hub.close();
+  });
+
   test('the hub queries at once when asked to refresh (an operator action was accepted)', async () => {
     let current = status();
     const hub = new WatchHub({ status: async () => current, intervalMs: 60_000 });

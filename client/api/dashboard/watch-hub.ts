@@ -157,7 +157,9 @@ export class WatchHub {
     const seq = ++watch.started;
     try {
       const status = await this.options.status(rolloutId);
-      if (watch.stopped || seq < watch.answered) return ended(status) ? 'ended' : 'ok';
+      // A stale answer is dropped; even an ended one must not stop the poll, since what its
+      // viewers were shown is the newer answer: the next poll fetches the end and pushes it.
+      if (watch.stopped || seq < watch.answered) return 'ok';
       watch.answered = seq;
       this.options.onStatus?.(status);
       const key = statusChangeKey(status);
