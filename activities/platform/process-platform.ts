@@ -128,18 +128,7 @@ export class ProcessPlatform implements CanaryPlatform {
     const version = call.spec.canary.version;
     const started: PoolInstance[] = [];
     for (const instance of wanted) {
-      const current = await readInstanceState(instance.file);
-      if (current && (await isInstanceRunning(current))) {
-        if (current.version === version && current.port === instance.port) {
-          call.logger.info({ pid: current.pid, version, port: instance.port }, 'canary instance already running');
-          continue;
-        }
-        call.logger.info({ pid: current.pid, version: current.version }, 'replacing canary instance of another version');
-        await stopInstance(current, this.options.stopGraceMs, call);
-      }
-      const state = await this.start(call, target, 'canary', instance, version);
-      started.push(instance);
-      call.logger.info({ pid: state.pid, version, port: state.port, instance: instance.index + 1 }, 'canary instance started');
+      if (await this.ensureInstance(call, target, 'canary', instance, version)) started.push(instance);
     }
     return started;
   }
@@ -197,18 +186,32 @@ export class ProcessPlatform implements CanaryPlatform {
   async deployBaseline(call: PlatformCall): Promise<void> {
     const target = this.target(call);
     const instance = this.baselineInstance(call, target);
-    const version = call.spec.stable.version;
+    await this.ensureInstance(call, target, 'baseline', instance, call.spec.stable.version);
+  }
+
+  /**
+   * Starts `instance` on `version` unless it already runs that version on its port (a retried
+   * deploy); an instance of another version there is stopped first. True when it started one.
+   */
+  private async ensureInstance(
+    call: PlatformCall,
+    target: ProcessTarget,
+    role: 'canary' | 'baseline',
+    instance: PoolInstance,
+    version: string,
+  ): Promise<boolean> {
     const current = await readInstanceState(instance.file);
     if (current && (await isInstanceRunning(current))) {
       if (current.version === version && current.port === instance.port) {
-        call.logger.info({ pid: current.pid, version, port: instance.port }, 'baseline instance already running');
-        return;
+        call.logger.info({ pid: current.pid, version, port: instance.port }, `${role} instance already running`);
+        return false;
       }
-      call.logger.info({ pid: current.pid, version: current.version }, 'replacing baseline instance of another version');
+      call.logger.info({ pid: current.pid, version: current.version }, `replacing ${role} instance of another version`);
       await stopInstance(current, this.options.stopGraceMs, call);
     }
-    const state = await this.start(call, target, 'baseline', instance, version);
-    call.logger.info({ pid: state.pid, version, port: state.port }, 'baseline instance started');
+    const state = await this.start(call, target, role, instance, version);
+    call.logger.info({ pid: state.pid, version, port: state.port, instance: instance.index + 1 }, `${role} instance started`);
+    return true;
   }
 
   /** Polls `GET http://127.0.0.1:<baselinePort><healthPath>` until it answers 200. */
